@@ -1,0 +1,87 @@
+import fastifyJwt from '@fastify/jwt'
+import fp from 'fastify-plugin'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Role } from '../src/domain.js'
+
+export interface AuthUser {
+  sub: string
+  role: Role
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: AuthUser
+    user: AuthUser & { exp?: number, iat?: number }
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler: any valid token (401 otherwise). */
+    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /** preHandler: a valid admin token (401 without a valid token, 403 for another role). */
+    requireAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /** Verifies a raw token (for /sync); throws on anything but a valid, unexpired token. */
+    verifyToken: (token: string) => AuthUser & { exp?: number }
+    /** Signs a token for a user with the configured expiry. */
+    signToken: (user: AuthUser) => string
+    /** Counts refused credentials; metrics hook in here. */
+    onAuthFailure: Set<(reason: string) => void>
+  }
+}
+
+const SUB = /^[A-Za-z0-9_@+-]{1,64}$/
+
+/** Claims we accept: a safe `sub` (it appears in channel names) and a known role. */
+function checkClaims (decoded: unknown): AuthUser & { exp?: number } {
+  const c = decoded as Partial<AuthUser> & { exp?: unknown }
+  if (typeof c?.sub !== 'string' || !SUB.test(c.sub)) throw new Error('token has no valid sub claim')
+  if (c.role !== 'user' && c.role !== 'admin') throw new Error('token has no valid role claim')
+  return c as AuthUser & { exp?: number }
+}
+
+/** JWT auth (HS256, JWT_SECRET): `user` and `admin` roles, 401 for a missing/bad token, 403 for a wrong role. */
+export default fp(async function authPlugin (fastify) {
+  const { jwtSecret, JWT_EXPIRES_IN } = fastify.config
+  await fastify.register(fastifyJwt, {
+    secret: jwtSecret,
+    sign: { algorithm: 'HS256', expiresIn: /^\d+$/.test(JWT_EXPIRES_IN) ? Number(JWT_EXPIRES_IN) * 1000 : JWT_EXPIRES_IN },
+    verify: { algorithms: ['HS256'] }
+  })
+  const failureListeners = new Set<(reason: string) => void>()
+  fastify.decorate('onAuthFailure', failureListeners)
+  const fail = (reason: string) => { for (const l of failureListeners) l(reason) }
+
+  fastify.decorate('verifyToken', (token: string) => {
+    try {
+      return checkClaims(fastify.jwt.verify(token))
+    } catch (err) {
+      fail('invalid_token')
+      throw err
+    }
+  })
+  fastify.decorate('signToken', (user: AuthUser) => fastify.jwt.sign({ sub: user.sub, role: user.role }))
+
+  async function authenticate (request: FastifyRequest) {
+    const header = request.headers.authorization
+    if (!header) {
+      fail('missing_token')
+      throw fastify.httpErrors.unauthorized('Missing bearer token')
+    }
+    try {
+      await request.jwtVerify()
+      checkClaims(request.user)
+    } catch {
+      fail('invalid_token')
+      throw fastify.httpErrors.unauthorized('Invalid or expired token')
+    }
+  }
+  fastify.decorate('authenticate', authenticate)
+  fastify.decorate('requireAdmin', async (request: FastifyRequest) => {
+    await authenticate(request)
+    if (request.user.role !== 'admin') {
+      fail('forbidden')
+      throw fastify.httpErrors.forbidden('Admin role required')
+    }
+  })
+}, { name: 'auth', dependencies: ['config', '@fastify/sensible'] })

@@ -1,0 +1,44 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { redisOf } from '../plugins/redis.js'
+
+const Check = Type.Union([Type.Literal('ok'), Type.Literal('down'), Type.Literal('absent')])
+const Readiness = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+  checks: Type.Object({ store: Check, redis: Check })
+})
+
+async function probe (fn: () => Promise<unknown>, timeoutMs = 2000): Promise<'ok' | 'down'> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([fn(), new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('timeout')), timeoutMs) })])
+    return 'ok'
+  } catch {
+    return 'down'
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get('/healthz', {
+    config: { rateLimit: false },
+    schema: { tags: ['health'], summary: 'Liveness: the process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+  }, async () => ({ status: 'ok' as const }))
+
+  fastify.get('/readyz', {
+    config: { rateLimit: false },
+    schema: { tags: ['health'], summary: 'Readiness: store and Redis reachable (503 naming what is down)', response: { 200: Readiness, 503: Readiness } }
+  }, async (request, reply) => {
+    const redis = redisOf(fastify)
+    const [store, redisState] = await Promise.all([
+      probe(() => fastify.store.ping()),
+      redis ? probe(() => redis.ping()) : Promise.resolve('absent' as const)
+    ])
+    const ok = store === 'ok' && redisState !== 'down'
+    reply.code(ok ? 200 : 503)
+    return { status: ok ? 'ok' as const : 'unavailable' as const, checks: { store, redis: redisState } }
+  })
+}
+
+export default healthRoutes

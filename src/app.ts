@@ -1,0 +1,63 @@
+// The app as a composition of plugins. Tests build exactly this; src/server.ts only listens.
+import sensible from '@fastify/sensible'
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyInstance } from 'fastify'
+import authPlugin from '../plugins/auth.js'
+import busPlugin from '../plugins/bus.js'
+import configPlugin from '../plugins/config.js'
+import corsPlugin from '../plugins/cors.js'
+import rateLimitPlugin from '../plugins/rate-limit.js'
+import redisPlugin from '../plugins/redis.js'
+import servicePlugin from '../plugins/service.js'
+import storePlugin from '../plugins/store.js'
+import authRoutes from '../routes/auth.js'
+import healthRoutes from '../routes/health.js'
+import logoRoutes from '../routes/logos.js'
+import voteRoutes from '../routes/votes.js'
+import votingRoutes from '../routes/voting.js'
+import type { Config } from './config.js'
+import { installErrorHandler } from './errors.js'
+import { loggerOptions } from './logger.js'
+
+export type { Config } from './config.js'
+export { loadConfig } from './config.js'
+
+/** Trust the nearest `hops` proxies (e.g. 1 behind a single nginx). */
+const hopsTrusted = (hops: number) => (_address: string, hop: number) => hop < hops
+
+export interface BuildOptions {
+  /** Where logs go (tests capture them); stdout by default. */
+  logStream?: NodeJS.WritableStream
+}
+
+export async function buildApp (config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: loggerOptions(config, opts.logStream),
+    bodyLimit: config.BODY_LIMIT,
+    trustProxy: typeof config.trustProxy === 'number' ? hopsTrusted(config.trustProxy) : config.trustProxy,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => crypto.randomUUID(),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    forceCloseConnections: true,
+    return503OnClosing: true
+  })
+  app.setValidatorCompiler(TypeBoxValidatorCompiler)
+  installErrorHandler(app)
+
+  await app.register(configPlugin, { config })
+  await app.register(sensible)
+  await app.register(redisPlugin)
+  await app.register(storePlugin)
+  await app.register(busPlugin)
+  await app.register(servicePlugin)
+  await app.register(authPlugin)
+  await app.register(corsPlugin)
+  await app.register(rateLimitPlugin)
+
+  await app.register(healthRoutes)
+  await app.register(authRoutes)
+  await app.register(logoRoutes)
+  await app.register(voteRoutes)
+  await app.register(votingRoutes)
+  return app
+}

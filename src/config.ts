@@ -1,0 +1,141 @@
+// Config is read once, here, validated with a TypeBox schema, and handed down typed
+// (`fastify.config`). Nothing else reads process.env.
+import { randomBytes } from 'node:crypto'
+import { resolve } from 'node:path'
+import { Type, type Static } from 'typebox'
+import { Compile } from 'typebox/compile'
+
+const Int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER, description = '') =>
+  Type.Integer({ default: def, minimum: min, maximum: max, description })
+const Bool = (def: boolean) => Type.Boolean({ default: def })
+
+export const EnvSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
+  PORT: Int(3000, 0, 65535),
+  HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  /** Pretty logs: 'auto' = when stdout is a terminal. */
+  LOG_PRETTY: Type.Union([Type.Literal('auto'), Type.Literal('true'), Type.Literal('false')], { default: 'auto' }),
+  TRUST_PROXY: Type.String({ default: 'false', description: "'false', 'true', a hop count or a comma-separated list of addresses" }),
+
+  DATA_DIR: Type.String({ default: './data', minLength: 1 }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DATABASE_SCHEMA: Type.String({ default: 'public', pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
+  DATABASE_POOL_MAX: Int(10, 1, 1000),
+  SEED_DEMO_DATA: Type.Optional(Type.Boolean()),
+
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_PASSWORD: Type.Optional(Type.String()),
+  REDIS_KEY_PREFIX: Type.String({ default: 'logo-sync:', pattern: '^[A-Za-z0-9:_.-]{1,64}$' }),
+
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 16 })),
+  JWT_EXPIRES_IN: Type.String({ default: '1h', pattern: '^[0-9]+[smhd]?$' }),
+
+  BODY_LIMIT: Int(1024 * 1024, 1024, 64 * 1024 * 1024),
+  RATE_LIMIT_MAX: Int(600, 1),
+  VOTE_RATE_LIMIT: Int(30, 1),
+  CORS_ORIGINS: Type.String({ default: '', description: "comma-separated origins; '*' for any; empty for none" }),
+
+  SYNC_RATE_LIMIT: Int(100, 1),
+  SYNC_MAX_SUBSCRIPTIONS: Int(200, 1),
+  SYNC_MAX_FRAME_BYTES: Int(16 * 1024, 256, 16 * 1024 * 1024),
+  SYNC_MAX_BUFFER_BYTES: Int(1024 * 1024, 1024),
+  SYNC_CONFLATE_MS: Int(100, 0, 60_000),
+  SYNC_HEARTBEAT_MS: Int(25_000, 100, 600_000),
+
+  CACHE_STRATEGY: Type.Union([Type.Literal('cache-first'), Type.Literal('stale-while-revalidate')], { default: 'cache-first' }),
+  CACHE_TTL_MS: Int(60_000, 0),
+  CACHE_MAX_ENTRIES: Int(10_000, 1),
+  CACHE_MAX_BYTES: Int(64 * 1024 * 1024, 1024),
+
+  METRICS_ENABLED: Bool(true),
+  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: Int(1000, 0),
+  PRESSURE_MAX_HEAP_BYTES: Int(0, 0, Number.MAX_SAFE_INTEGER, '0 disables the heap check'),
+  SHUTDOWN_GRACE_MS: Int(10_000, 100)
+}, { additionalProperties: true })
+
+export type Env = Static<typeof EnvSchema>
+
+export interface Config extends Env {
+  DATA_DIR: string
+  SEED_DEMO_DATA: boolean
+  /** The secret actually used; generated when JWT_SECRET is unset outside production. */
+  jwtSecret: string
+  /** True when the secret was generated: enables POST /auth/dev-token. */
+  devTokens: boolean
+  corsOrigins: string[] | '*'
+  trustProxy: boolean | number | string[]
+  isProduction: boolean
+}
+
+export class ConfigError extends Error {
+  constructor (readonly variable: string, detail: string) {
+    super(`Invalid configuration: ${variable} ${detail}`)
+    this.name = 'ConfigError'
+  }
+}
+
+const validator = Compile(EnvSchema)
+const booleans = new Set(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
+
+/** Environment strings to typed values, per the schema, before validation. */
+function coerce (env: Record<string, string | undefined>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, schema] of Object.entries(EnvSchema.properties)) {
+    const raw = env[key]
+    if (raw === undefined || raw === '') continue
+    const type = (schema as { type?: string }).type
+    if (type === 'integer') {
+      out[key] = /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw
+    } else if (type === 'boolean') {
+      const v = raw.trim().toLowerCase()
+      out[key] = booleans.has(v) ? ['true', '1', 'yes', 'on'].includes(v) : raw
+    } else {
+      out[key] = raw
+    }
+  }
+  return out
+}
+
+function applyDefaults (values: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...values }
+  for (const [key, schema] of Object.entries(EnvSchema.properties)) {
+    const def = (schema as { default?: unknown }).default
+    if (out[key] === undefined && def !== undefined) out[key] = def
+  }
+  return out
+}
+
+function parseTrustProxy (raw: string): boolean | number | string[] {
+  if (raw === 'true') return true
+  if (raw === 'false' || raw === '') return false
+  if (/^\d+$/.test(raw)) return Number(raw)
+  return raw.split(',').map((s) => s.trim()).filter(Boolean)
+}
+
+/** Reads and validates configuration. Throws ConfigError naming the first bad variable. */
+export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
+  const values = applyDefaults(coerce(env))
+  if (!validator.Check(values)) {
+    const [first] = validator.Errors(values)
+    const variable = first?.instancePath.replace(/^\//, '') || String((first?.params as { requiredProperties?: string[] })?.requiredProperties?.[0] ?? 'environment')
+    const raw = env[variable]
+    throw new ConfigError(variable, `${first?.message ?? 'is invalid'}${raw !== undefined ? ` (got ${JSON.stringify(variable.includes('SECRET') || variable.includes('PASSWORD') ? '<redacted>' : raw)})` : ''}`)
+  }
+  const e = values as Env
+  const isProduction = e.NODE_ENV === 'production'
+  if (isProduction && !e.JWT_SECRET) {
+    throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production (no throwaway secrets in production)')
+  }
+  const origins = e.CORS_ORIGINS.trim()
+  return {
+    ...e,
+    DATA_DIR: resolve(e.DATA_DIR),
+    SEED_DEMO_DATA: e.SEED_DEMO_DATA ?? e.DATABASE_URL === undefined,
+    jwtSecret: e.JWT_SECRET ?? randomBytes(32).toString('hex'),
+    devTokens: !e.JWT_SECRET && !isProduction,
+    corsOrigins: origins === '*' ? '*' : origins.split(',').map((s) => s.trim()).filter(Boolean),
+    trustProxy: parseTrustProxy(e.TRUST_PROXY.trim()),
+    isProduction
+  }
+}

@@ -1,0 +1,106 @@
+// Schemas once: REST routes, the /sync protocol validator, the OpenAPI document and the
+// client SDK all use these TypeBox schemas and the types derived from them.
+import { Type, type Static } from 'typebox'
+
+/** Logo ids appear inside channel names (`logos.<id>`), so they are kept to a safe alphabet. */
+export const LOGO_ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$'
+/** User ids (`sub`) appear in `users.<sub>.votes`; same rule, so a sub can never add a dot. */
+export const USER_ID_PATTERN = '^[A-Za-z0-9_@+-]{1,64}$'
+export const HTTP_URL_PATTERN = '^https?://[^\\s]+$'
+
+export const LogoId = Type.String({ pattern: LOGO_ID_PATTERN, description: 'Logo id' })
+export const UserId = Type.String({ pattern: USER_ID_PATTERN })
+export const Role = Type.Union([Type.Literal('user'), Type.Literal('admin')])
+export type Role = Static<typeof Role>
+
+const Title = Type.String({ minLength: 1, maxLength: 200 })
+const ImageUrl = Type.String({ pattern: HTTP_URL_PATTERN, maxLength: 2048, description: 'http(s) URL' })
+const Description = Type.String({ maxLength: 2000 })
+const Author = Type.String({ maxLength: 200 })
+
+export const Logo = Type.Object({
+  _id: LogoId,
+  title: Type.String(),
+  imageUrl: Type.String(),
+  description: Type.Optional(Type.String()),
+  author: Type.Optional(Type.String()),
+  totalVotes: Type.Integer({ minimum: 0 }),
+  version: Type.Integer({ minimum: 1 }),
+  createdAt: Type.String({ description: 'ISO 8601' }),
+  updatedAt: Type.String({ description: 'ISO 8601' })
+}, { $id: 'Logo', additionalProperties: false })
+export type Logo = Static<typeof Logo>
+
+export const LogoList = Type.Object({ items: Type.Array(Logo) }, { additionalProperties: false })
+
+export const CreateLogoBody = Type.Object({
+  title: Title,
+  imageUrl: ImageUrl,
+  description: Type.Optional(Description),
+  author: Type.Optional(Author)
+}, { additionalProperties: false })
+export type CreateLogoInput = Static<typeof CreateLogoBody>
+
+export const UpdateLogoBody = Type.Object({
+  title: Type.Optional(Title),
+  imageUrl: Type.Optional(ImageUrl),
+  description: Type.Optional(Type.Union([Description, Type.Null()])),
+  author: Type.Optional(Type.Union([Author, Type.Null()]))
+}, { additionalProperties: false, minProperties: 1 })
+export type UpdateLogoInput = Static<typeof UpdateLogoBody>
+
+export const LogoParams = Type.Object({ id: LogoId }, { additionalProperties: false })
+
+export const VoteResult = Type.Object({
+  logoId: LogoId,
+  totalVotes: Type.Integer({ minimum: 0 }),
+  voted: Type.Boolean(),
+  version: Type.Integer({ minimum: 1 })
+}, { additionalProperties: false })
+export type VoteResult = Static<typeof VoteResult>
+
+export const VoteCount = Type.Object({
+  logoId: LogoId,
+  totalVotes: Type.Integer({ minimum: 0 }),
+  version: Type.Integer({ minimum: 1 })
+}, { additionalProperties: false })
+export type VoteCount = Static<typeof VoteCount>
+
+export const MyVotes = Type.Object({ logoIds: Type.Array(LogoId) }, { additionalProperties: false })
+
+export const Voting = Type.Object({
+  deadline: Type.Union([Type.String(), Type.Null()]),
+  open: Type.Boolean(),
+  serverTime: Type.String()
+}, { additionalProperties: false })
+export type Voting = Static<typeof Voting>
+
+/** The deadline as stored: its own version, independent of any logo. */
+export interface DeadlineState {
+  deadline: string | null
+  version: number
+}
+
+export const DeadlineBody = Type.Object({
+  deadline: Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
+}, { additionalProperties: false })
+
+export const ErrorResponse = Type.Object({
+  statusCode: Type.Integer(),
+  error: Type.String(),
+  message: Type.String(),
+  code: Type.Optional(Type.String())
+}, { $id: 'ErrorResponse' })
+export type ErrorResponse = Static<typeof ErrorResponse>
+
+export const DevTokenBody = Type.Object({
+  sub: UserId,
+  role: Type.Optional(Role)
+}, { additionalProperties: false })
+
+export const TokenResponse = Type.Object({ token: Type.String() }, { additionalProperties: false })
+
+/** Whether votes are accepted at `now` for a given deadline. */
+export function isVotingOpen (deadline: string | null, now = Date.now()): boolean {
+  return deadline === null || now < Date.parse(deadline)
+}

@@ -1,0 +1,64 @@
+// One error handler: 4xx say what the client got wrong, 5xx hide internals and are logged.
+import type { FastifyError, FastifyInstance } from 'fastify'
+import { NotFoundError, VotingClosedError } from './store/types.js'
+
+const codeByStatus: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  406: 'not_acceptable',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+  503: 'unavailable'
+}
+
+const reasons: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  406: 'Not Acceptable', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type',
+  429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable'
+}
+
+/** Connection-level failures of PostgreSQL, SQLite or Redis: the service is unavailable, not broken. */
+function isUnavailable (err: { code?: string, message?: string }): boolean {
+  const code = err.code ?? ''
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'SQLITE_BUSY', 'SQLITE_CANTOPEN', 'SQLITE_IOERR', '57P01', '57P03', '08000', '08003', '08006', '53300'].includes(code) ||
+    /Connection terminated|timeout exceeded when trying to connect|Stream isn't writeable|Connection is closed/i.test(err.message ?? '')
+}
+
+export function installErrorHandler (app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError & { code?: string }, request, reply) => {
+    let status = err.statusCode ?? 500
+    let code: string | undefined
+    let message = err.message
+    if (err instanceof VotingClosedError) {
+      status = 409; code = 'voting_closed'
+    } else if (err instanceof NotFoundError) {
+      status = 404
+    } else if (err.validation) {
+      status = 400
+      message = `${err.validationContext ?? 'request'}${err.message.startsWith('/') ? '' : ' '}${err.message.replace(/^(body|params|querystring|headers)\s?/, '')}`
+    } else if (status >= 500 && isUnavailable(err)) {
+      status = 503; message = 'A backing service is unavailable; try again shortly'
+      request.log.warn({ err }, 'backing service unavailable')
+    }
+    if (status >= 500 && status !== 503) {
+      request.log.error({ err, req: request }, 'request failed')
+      message = 'Internal Server Error'
+    }
+    if (status === 429 && !code) code = 'rate_limited'
+    reply.code(status).send({
+      statusCode: status,
+      error: reasons[status] ?? 'Error',
+      message,
+      code: code ?? codeByStatus[status] ?? (status >= 500 ? 'internal' : 'error')
+    })
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `Route ${request.method} ${request.url.split('?')[0]} not found`, code: 'not_found' })
+  })
+}

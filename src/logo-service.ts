@@ -1,0 +1,66 @@
+// The one path every mutation takes: store commit, then the cache, then the bus.
+// REST routes and /sync snapshots read through here too, so the order is kept in one place.
+import type { Bus, BusEvent } from './bus/types.js'
+import type { CreateLogoInput, DeadlineState, Logo, UpdateLogoInput, VoteCount } from './domain.js'
+import type { Store, VoteOutcome } from './store/types.js'
+
+export interface LogoServiceDeps {
+  store: Store
+  bus: Bus
+  /** Logs a publish failure: the write is committed, the bus is best effort (clients resync). */
+  onPublishError?: (err: unknown, event: BusEvent) => void
+}
+
+export function createLogoService ({ store, bus, onPublishError }: LogoServiceDeps) {
+  async function publish (event: BusEvent): Promise<void> {
+    try {
+      await bus.publish(event)
+    } catch (err) {
+      onPublishError?.(err, event)
+    }
+  }
+
+  async function afterVote (outcome: VoteOutcome, userId: string): Promise<VoteOutcome> {
+    if (outcome.changed) {
+      await publish({ kind: 'votes', logoId: outcome.logoId, totalVotes: outcome.totalVotes, version: outcome.version, userId, voted: outcome.voted })
+    }
+    return outcome
+  }
+
+  return {
+    listLogos: (): Promise<Logo[]> => store.listLogos(),
+    getLogo: (id: string): Promise<Logo | null> => store.getLogo(id),
+    getVotes: (id: string): Promise<VoteCount | null> => store.getVotes(id),
+    getDeadline: (): Promise<DeadlineState> => store.getDeadline(),
+    userVotes: (userId: string): Promise<string[]> => store.userVotes(userId),
+
+    async createLogo (input: CreateLogoInput): Promise<Logo> {
+      const logo = await store.createLogo(input)
+      await publish({ kind: 'logo.created', logo })
+      return logo
+    },
+    async updateLogo (id: string, patch: UpdateLogoInput): Promise<Logo | null> {
+      const logo = await store.updateLogo(id, patch)
+      if (logo) await publish({ kind: 'logo.updated', logo })
+      return logo
+    },
+    async deleteLogo (id: string): Promise<boolean> {
+      const deleted = await store.deleteLogo(id)
+      if (deleted) await publish({ kind: 'logo.deleted', logoId: id, version: deleted.version })
+      return deleted !== null
+    },
+    async castVote (logoId: string, userId: string): Promise<VoteOutcome> {
+      return afterVote(await store.castVote(logoId, userId), userId)
+    },
+    async retractVote (logoId: string, userId: string): Promise<VoteOutcome> {
+      return afterVote(await store.retractVote(logoId, userId), userId)
+    },
+    async setDeadline (deadline: string | null): Promise<DeadlineState> {
+      const state = await store.setDeadline(deadline)
+      await publish({ kind: 'deadline', deadline: state.deadline, version: state.version })
+      return state
+    }
+  }
+}
+
+export type LogoService = ReturnType<typeof createLogoService>

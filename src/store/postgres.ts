@@ -1,0 +1,195 @@
+// PostgreSQL adapter (scaled mode): `pg` pool, versioned migrations under an advisory lock so
+// replicas booting together migrate once. A vote is one transaction: insert/delete the
+// (logo, user) row, then bump total_votes and version under the logo row's lock, so the count
+// is exact under any concurrency and across any number of replicas.
+import pg from 'pg'
+import { isVotingOpen, type CreateLogoInput, type DeadlineState, type Logo, type UpdateLogoInput } from '../domain.js'
+import { newLogoId } from './ids.js'
+import { NotFoundError, VotingClosedError, type Store, type VoteOutcome } from './types.js'
+
+const MIGRATION_LOCK = 0x10605e7c
+
+const migrations: string[] = [
+  `CREATE TABLE logos (
+     id TEXT PRIMARY KEY,
+     title TEXT NOT NULL,
+     image_url TEXT NOT NULL,
+     description TEXT,
+     author TEXT,
+     total_votes INTEGER NOT NULL DEFAULT 0 CHECK (total_votes >= 0),
+     version INTEGER NOT NULL DEFAULT 1,
+     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+     updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+   );
+   CREATE TABLE votes (
+     logo_id TEXT NOT NULL REFERENCES logos(id) ON DELETE CASCADE,
+     user_id TEXT NOT NULL,
+     created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+     PRIMARY KEY (logo_id, user_id)
+   );
+   CREATE INDEX votes_user_idx ON votes(user_id);
+   CREATE TABLE voting (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     deadline TIMESTAMPTZ,
+     version INTEGER NOT NULL DEFAULT 1
+   );
+   INSERT INTO voting (id, deadline, version) VALUES (1, NULL, 1);`
+]
+
+interface LogoRow {
+  id: string
+  title: string
+  image_url: string
+  description: string | null
+  author: string | null
+  total_votes: number
+  version: number
+  created_at: Date
+  updated_at: Date
+}
+
+function toLogo (row: LogoRow): Logo {
+  const logo: Logo = {
+    _id: row.id,
+    title: row.title,
+    imageUrl: row.image_url,
+    totalVotes: row.total_votes,
+    version: row.version,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString()
+  }
+  if (row.description !== null) logo.description = row.description
+  if (row.author !== null) logo.author = row.author
+  return logo
+}
+
+const toDeadline = (row: { deadline: Date | null, version: number }): DeadlineState =>
+  ({ deadline: row.deadline ? row.deadline.toISOString() : null, version: row.version })
+
+export interface PostgresStoreOptions {
+  connectionString: string
+  schema?: string
+  max?: number
+}
+
+export async function createPostgresStore (opts: PostgresStoreOptions): Promise<Store> {
+  const schema = opts.schema ?? 'public'
+  const pool = new pg.Pool({
+    connectionString: opts.connectionString,
+    max: opts.max ?? 10,
+    options: `-c search_path=${schema}`,
+    connectionTimeoutMillis: 5000
+  })
+  // An idle client that loses its server must not crash the process; the pool replaces it.
+  pool.on('error', () => {})
+
+  async function tx<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect()
+    try {
+      await client.query('BEGIN')
+      const result = await fn(client)
+      await client.query('COMMIT')
+      return result
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+
+  await tx(async (c) => {
+    await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
+    await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
+    await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())')
+    const { rows } = await c.query<{ version: number }>('SELECT version FROM schema_migrations')
+    const applied = new Set(rows.map((r) => r.version))
+    for (const [i, sql] of migrations.entries()) {
+      if (applied.has(i + 1)) continue
+      await c.query(sql)
+      await c.query('INSERT INTO schema_migrations (version) VALUES ($1)', [i + 1])
+    }
+  })
+
+  const vote = (logoId: string, userId: string, cast: boolean): Promise<VoteOutcome> => tx(async (c) => {
+    const { rows: [voting] } = await c.query<{ deadline: Date | null }>('SELECT deadline FROM voting WHERE id = 1')
+    const deadline = voting.deadline ? voting.deadline.toISOString() : null
+    if (!isVotingOpen(deadline)) throw new VotingClosedError(deadline!)
+    let changed: boolean
+    try {
+      const r = cast
+        ? await c.query('INSERT INTO votes (logo_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [logoId, userId])
+        : await c.query('DELETE FROM votes WHERE logo_id = $1 AND user_id = $2', [logoId, userId])
+      changed = r.rowCount === 1
+    } catch (err) {
+      if ((err as { code?: string }).code === '23503') throw new NotFoundError('Logo') // FK: no such logo
+      throw err
+    }
+    const { rows: [row] } = changed
+      ? await c.query<{ total_votes: number, version: number }>('UPDATE logos SET total_votes = total_votes + $1, version = version + 1 WHERE id = $2 RETURNING total_votes, version', [cast ? 1 : -1, logoId])
+      : await c.query<{ total_votes: number, version: number }>('SELECT total_votes, version FROM logos WHERE id = $1', [logoId])
+    if (!row) throw new NotFoundError('Logo')
+    return { logoId, totalVotes: row.total_votes, voted: cast, version: row.version, changed }
+  })
+
+  return {
+    kind: 'postgres',
+    async listLogos () {
+      const { rows } = await pool.query<LogoRow>('SELECT * FROM logos ORDER BY created_at, id')
+      return rows.map(toLogo)
+    },
+    async getLogo (id) {
+      const { rows: [row] } = await pool.query<LogoRow>('SELECT * FROM logos WHERE id = $1', [id])
+      return row ? toLogo(row) : null
+    },
+    async countLogos () {
+      const { rows: [row] } = await pool.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM logos')
+      return row.n
+    },
+    async createLogo (input: CreateLogoInput) {
+      const { rows: [row] } = await pool.query<LogoRow>(
+        'INSERT INTO logos (id, title, image_url, description, author) VALUES ($1, $2, $3, $4, $5) RETURNING *',
+        [newLogoId(), input.title, input.imageUrl, input.description ?? null, input.author ?? null])
+      return toLogo(row)
+    },
+    async updateLogo (id, patch: UpdateLogoInput) {
+      const columns = { title: 'title', imageUrl: 'image_url', description: 'description', author: 'author' } as const
+      const sets: string[] = []
+      const values: unknown[] = [id]
+      for (const [field, column] of Object.entries(columns)) {
+        const value = patch[field as keyof UpdateLogoInput]
+        if (value === undefined) continue
+        values.push(value)
+        sets.push(`${column} = $${values.length}`)
+      }
+      const { rows: [row] } = await pool.query<LogoRow>(
+        `UPDATE logos SET ${sets.join(', ')}, version = version + 1, updated_at = now() WHERE id = $1 RETURNING *`, values)
+      return row ? toLogo(row) : null
+    },
+    async deleteLogo (id) {
+      const { rows: [row] } = await pool.query<{ version: number }>('DELETE FROM logos WHERE id = $1 RETURNING version', [id])
+      return row ? { _id: id, version: row.version + 1 } : null
+    },
+    castVote: (logoId, userId) => vote(logoId, userId, true),
+    retractVote: (logoId, userId) => vote(logoId, userId, false),
+    async getVotes (logoId) {
+      const { rows: [row] } = await pool.query<{ total_votes: number, version: number }>('SELECT total_votes, version FROM logos WHERE id = $1', [logoId])
+      return row ? { logoId, totalVotes: row.total_votes, version: row.version } : null
+    },
+    async userVotes (userId) {
+      const { rows } = await pool.query<{ logo_id: string }>('SELECT logo_id FROM votes WHERE user_id = $1 ORDER BY created_at, logo_id', [userId])
+      return rows.map((r) => r.logo_id)
+    },
+    async getDeadline () {
+      const { rows: [row] } = await pool.query<{ deadline: Date | null, version: number }>('SELECT deadline, version FROM voting WHERE id = 1')
+      return toDeadline(row)
+    },
+    async setDeadline (deadline) {
+      const { rows: [row] } = await pool.query<{ deadline: Date | null, version: number }>(
+        'UPDATE voting SET deadline = $1, version = version + 1 WHERE id = 1 RETURNING deadline, version', [deadline])
+      return toDeadline(row)
+    },
+    async ping () { await pool.query('SELECT 1') },
+    async close () { await pool.end() }
+  }
+}
