@@ -1,0 +1,182 @@
+// Test helpers: build the real app (never a copy), isolate data per test file (own SQLite dir,
+// own PostgreSQL schema, own Redis key prefix), and start real server processes.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import pg from 'pg'
+import { buildApp } from '../src/app.js'
+import { loadConfig, type Config } from '../src/config.js'
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+export const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+export const JWT_SECRET = 'test-secret-test-secret-test-secret'
+
+/** The minimal surface of a tap Test we rely on, so helpers work with any subtest. */
+export interface TestLike {
+  teardown (fn: () => unknown): void
+}
+
+type Env = Record<string, string | undefined>
+
+export const uniqueName = (prefix: string) => `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`
+
+/** A fresh temp dir, removed at teardown. */
+export function tempDir (t: TestLike, prefix = 'logo-sync-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** A PostgreSQL schema of this test's own, dropped at teardown. Pass it as DATABASE_SCHEMA. */
+export async function pgSchema (t: TestLike): Promise<string> {
+  const schema = uniqueName('t').toLowerCase()
+  const client = new pg.Client({ connectionString: PG_URL })
+  await client.connect()
+  await client.query(`CREATE SCHEMA ${schema}`)
+  await client.end()
+  t.teardown(async () => {
+    const c = new pg.Client({ connectionString: PG_URL })
+    await c.connect()
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    await c.end()
+  })
+  return schema
+}
+
+/** A Redis key prefix of this test's own. */
+export const redisPrefix = () => `${uniqueName('test')}:`
+
+/** Env for the scaled mode on this test's own schema and Redis prefix. */
+export async function scaledEnv (t: TestLike, extra: Env = {}): Promise<Env> {
+  return {
+    DATABASE_URL: PG_URL,
+    DATABASE_SCHEMA: await pgSchema(t),
+    REDIS_URL,
+    REDIS_KEY_PREFIX: redisPrefix(),
+    ...extra
+  }
+}
+
+/** Config for tests: quiet, fixed secret, own data dir, no demo data unless asked. */
+export function testConfig (t: TestLike, env: Env = {}): Config {
+  return loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    LOG_PRETTY: 'false',
+    JWT_SECRET,
+    DATA_DIR: env.DATA_DIR ?? tempDir(t),
+    SEED_DEMO_DATA: 'false',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    ...env
+  })
+}
+
+/** A ready app on the real plugins; closed at teardown. */
+export async function build (t: TestLike, env: Env = {}, opts: Parameters<typeof buildApp>[1] = {}) {
+  const app = await buildApp(testConfig(t, env), opts)
+  t.teardown(() => app.close())
+  await app.ready()
+  return app
+}
+
+/** A listening app (for WebSocket clients); returns the app and its base URLs. */
+export async function listen (t: TestLike, env: Env = {}, opts: Parameters<typeof buildApp>[1] = {}) {
+  const app = await build(t, env, opts)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  return { app, port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/sync` }
+}
+
+/** Signs a test token (with JWT_SECRET above) without needing an app. */
+export async function token (sub: string, role: 'user' | 'admin' = 'user', opts: { expiresIn?: number | string, secret?: string } = {}): Promise<string> {
+  const { createSigner } = await import('fast-jwt')
+  const sign = createSigner({ key: opts.secret ?? JWT_SECRET, algorithm: 'HS256', expiresIn: opts.expiresIn ?? 3_600_000 })
+  return sign({ sub, role })
+}
+
+export const bearer = (tok: string) => ({ authorization: `Bearer ${tok}` })
+
+/** A free loopback port. */
+export function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+export interface ServerProcess {
+  port: number
+  http: string
+  ws: string
+  child: ChildProcess
+  output: () => string
+  /** SIGTERM and wait for exit. */
+  stop: () => Promise<number | null>
+}
+
+/** Waits until GET url answers 200, or throws after timeoutMs. */
+export async function waitForHttp (url: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url)
+      if (res.ok) return
+      last = new Error(`status ${res.status}`)
+    } catch (err) { last = err }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${url} not ready: ${String(last)}`)
+}
+
+/**
+ * Starts a real server process (`tsx src/server.ts`) on a free loopback port with the given env.
+ * Stopped at teardown. Use for multi-replica tests.
+ */
+export async function startServer (t: TestLike, env: Env = {}, opts: { port?: number } = {}): Promise<ServerProcess> {
+  const port = opts.port ?? await freePort()
+  let out = ''
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/server.ts')], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'warn',
+      LOG_PRETTY: 'false',
+      JWT_SECRET,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      SEED_DEMO_DATA: 'false',
+      ...env
+    },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  child.stdout!.on('data', (d) => { out += d })
+  child.stderr!.on('data', (d) => { out += d })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+    const code = await exited
+    clearTimeout(timer)
+    return code
+  }
+  t.teardown(stop)
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`)
+  } catch (err) {
+    await stop()
+    throw new Error(`server did not start: ${(err as Error).message}\n${out}`)
+  }
+  return { port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/sync`, child, output: () => out, stop }
+}
