@@ -28,10 +28,20 @@ export default fp(async function rateLimitPlugin (fastify) {
     ...(redis ? { redis, nameSpace: `${fastify.config.REDIS_KEY_PREFIX}rl:` } : {}),
     onExceeded: () => { for (const l of listeners) l('ip') }
   })
-  fastify.decorate('voteRateLimit', fastify.rateLimit({
+  // A second limiter on the vote routes. The plugin's own per-route hook would replace the
+  // per-IP one (and it skips once a limiter ran), so this one is checked explicitly.
+  const checkVotes = fastify.createRateLimit({
     max: fastify.config.VOTE_RATE_LIMIT,
     timeWindow: 60_000,
-    keyGenerator: (request) => `vote:${request.user?.sub ?? request.ip}`,
-    onExceeded: () => { for (const l of listeners) l('vote') }
-  }))
+    keyGenerator: (request) => `vote:${request.user?.sub ?? request.ip}`
+  })
+  fastify.decorate('voteRateLimit', async function voteRateLimit (request, reply) {
+    const limit = await checkVotes(request)
+    if (limit.isAllowed || !limit.isExceeded) return
+    for (const l of listeners) l('vote')
+    reply.header('retry-after', limit.ttlInSeconds)
+    reply.header('x-ratelimit-limit', limit.max)
+    reply.header('x-ratelimit-remaining', 0)
+    throw fastify.httpErrors.tooManyRequests(`Vote rate limit exceeded: at most ${limit.max} votes per minute; retry in ${limit.ttlInSeconds} s`)
+  } as preHandlerHookHandler)
 }, { name: 'rate-limit', dependencies: ['config', 'redis'] })

@@ -26,7 +26,7 @@ const reasons: Record<number, string> = {
 function isUnavailable (err: { code?: string, message?: string }): boolean {
   const code = err.code ?? ''
   return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'SQLITE_BUSY', 'SQLITE_CANTOPEN', 'SQLITE_IOERR', '57P01', '57P03', '08000', '08003', '08006', '53300'].includes(code) ||
-    /Connection terminated|timeout exceeded when trying to connect|Stream isn't writeable|Connection is closed/i.test(err.message ?? '')
+    /Connection terminated|database connection is not open|timeout exceeded when trying to connect|Stream isn't writeable|Connection is closed/i.test(err.message ?? '')
 }
 
 export function installErrorHandler (app: FastifyInstance): void {

@@ -124,6 +124,11 @@ export interface ServerProcess {
   stop: () => Promise<number | null>
 }
 
+/** Drops undefined values, so `{ VAR: undefined }` means "unset" for a child process. */
+export function definedOnly (env: Env): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined))
+}
+
 /** Waits until GET url answers 200, or throws after timeoutMs. */
 export async function waitForHttp (url: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -148,7 +153,7 @@ export async function startServer (t: TestLike, env: Env = {}, opts: { port?: nu
   let out = ''
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/server.ts')], {
     cwd: ROOT,
-    env: {
+    env: definedOnly({
       PATH: process.env.PATH,
       NODE_ENV: 'test',
       LOG_LEVEL: 'warn',
@@ -158,7 +163,7 @@ export async function startServer (t: TestLike, env: Env = {}, opts: { port?: nu
       PORT: String(port),
       SEED_DEMO_DATA: 'false',
       ...env
-    },
+    }),
     stdio: ['ignore', 'pipe', 'pipe']
   })
   child.stdout!.on('data', (d) => { out += d })

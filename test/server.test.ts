@@ -1,0 +1,53 @@
+// The real entry point (src/server.ts): boot config validation, the embedded default with demo
+// data, persistence across restarts, graceful shutdown on SIGTERM.
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import t from 'tap'
+import { ROOT, bearer, definedOnly, startServer, tempDir, token } from './helper.js'
+
+function runServer (env: Record<string, string | undefined>): Promise<{ code: number | null, output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/server.ts')], {
+      cwd: ROOT,
+      env: definedOnly({ PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', LOG_PRETTY: 'false', ...env }),
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let output = ''
+    child.stdout.on('data', (d) => { output += d })
+    child.stderr.on('data', (d) => { output += d })
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, output }) })
+  })
+}
+
+t.test('a bad config value stops the process with a message naming the variable', async (t) => {
+  for (const [name, value] of [['PORT', 'abc'], ['CACHE_STRATEGY', 'sometimes'], ['DATABASE_URL', 'mysql://x'], ['SYNC_RATE_LIMIT', '-1'], ['JWT_SECRET', 'short']]) {
+    const { code, output } = await runServer({ [name]: value, DATA_DIR: tempDir(t) })
+    t.equal(code, 78, `${name}: exits with EX_CONFIG`)
+    t.match(output, new RegExp(`Invalid configuration: ${name} `), `${name}: named`)
+  }
+  const prod = await runServer({ NODE_ENV: 'production', DATA_DIR: tempDir(t) })
+  t.equal(prod.code, 78)
+  t.match(prod.output, /JWT_SECRET is required when NODE_ENV=production/)
+})
+
+t.test('embedded default: seeded logos, and logos and votes survive a restart', async (t) => {
+  const dataDir = tempDir(t)
+  const env = { DATA_DIR: dataDir, SEED_DEMO_DATA: undefined, JWT_SECRET: undefined, NODE_ENV: 'development' }
+  const first = await startServer(t, env)
+  const { items } = await (await fetch(`${first.http}/logos`)).json() as { items: { _id: string, title: string }[] }
+  t.ok(items.length >= 5, 'demo logos seeded into the empty store')
+  const { token: tok } = await (await fetch(`${first.http}/auth/dev-token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sub: 'alice' }) })).json() as { token: string }
+  const vote = await fetch(`${first.http}/logos/${items[0]._id}/votes`, { method: 'POST', headers: bearer(tok) })
+  t.equal(vote.status, 200)
+  t.equal(await first.stop(), 0, 'SIGTERM: clean exit')
+
+  const second = await startServer(t, env)
+  const after = await (await fetch(`${second.http}/logos`)).json() as { items: { _id: string, totalVotes: number }[] }
+  t.same(after.items.map((l) => l._id), items.map((l) => l._id), 'same logos, not seeded twice')
+  t.equal(after.items[0].totalVotes, 1, 'the vote is still there')
+  // The restarted server has a new throwaway secret: the old dev token is no longer valid.
+  t.equal((await fetch(`${second.http}/me/votes`, { headers: bearer(tok) })).status, 401)
+  const again = await token('alice', 'user', { secret: 'x'.repeat(32) })
+  t.equal((await fetch(`${second.http}/me/votes`, { headers: bearer(again) })).status, 401)
+})
