@@ -33,7 +33,7 @@ const logoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/logos', {
-    preHandler: fastify.requireAdmin,
+    onRequest: fastify.requireAdmin,
     schema: {
       tags: ['logos'],
       summary: 'Create a logo (admin)',
@@ -48,7 +48,7 @@ const logoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.patch('/logos/:id', {
-    preHandler: fastify.requireAdmin,
+    onRequest: fastify.requireAdmin,
     schema: {
       tags: ['logos'],
       summary: 'Edit a logo (admin)',
@@ -65,7 +65,7 @@ const logoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.delete('/logos/:id', {
-    preHandler: fastify.requireAdmin,
+    onRequest: fastify.requireAdmin,
     schema: {
       tags: ['logos'],
       summary: 'Delete a logo and its votes (admin)',

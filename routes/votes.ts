@@ -14,7 +14,8 @@ const voteRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/logos/:id/votes', {
-    preHandler: [fastify.authenticate, fastify.voteRateLimit],
+    onRequest: fastify.authenticate,
+    preHandler: fastify.voteRateLimit,
     schema: voteSchema('Vote for a logo (idempotent: a repeat never counts twice)')
   }, async (request) => {
     const { changed, ...result } = await fastify.logos.castVote(request.params.id, request.user.sub)
@@ -22,7 +23,8 @@ const voteRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.delete('/logos/:id/votes', {
-    preHandler: [fastify.authenticate, fastify.voteRateLimit],
+    onRequest: fastify.authenticate,
+    preHandler: fastify.voteRateLimit,
     schema: voteSchema('Retract your vote for a logo')
   }, async (request) => {
     const { changed, ...result } = await fastify.logos.retractVote(request.params.id, request.user.sub)
@@ -44,7 +46,7 @@ const voteRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/me/votes', {
-    preHandler: fastify.authenticate,
+    onRequest: fastify.authenticate,
     schema: {
       tags: ['votes'],
       summary: 'Ids of the logos you voted for',

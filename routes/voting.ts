@@ -18,7 +18,7 @@ const votingRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async () => toVoting(await fastify.logos.getDeadline()))
 
   fastify.put('/voting/deadline', {
-    preHandler: fastify.requireAdmin,
+    onRequest: fastify.requireAdmin,
     schema: {
       tags: ['voting'],
       summary: 'Set or clear the voting deadline (admin)',

@@ -6,10 +6,13 @@ import authPlugin from '../plugins/auth.js'
 import busPlugin from '../plugins/bus.js'
 import configPlugin from '../plugins/config.js'
 import corsPlugin from '../plugins/cors.js'
+import metricsPlugin from '../plugins/metrics.js'
+import pressurePlugin from '../plugins/pressure.js'
 import rateLimitPlugin from '../plugins/rate-limit.js'
 import redisPlugin from '../plugins/redis.js'
 import servicePlugin from '../plugins/service.js'
 import storePlugin from '../plugins/store.js'
+import swaggerPlugin from '../plugins/swagger.js'
 import authRoutes from '../routes/auth.js'
 import healthRoutes from '../routes/health.js'
 import logoRoutes from '../routes/logos.js'
@@ -46,6 +49,8 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
 
   await app.register(configPlugin, { config })
   await app.register(sensible)
+  await app.register(swaggerPlugin)
+  await app.register(pressurePlugin)
   await app.register(redisPlugin)
   await app.register(storePlugin)
   await app.register(busPlugin)
@@ -53,6 +58,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(authPlugin)
   await app.register(corsPlugin)
   await app.register(rateLimitPlugin)
+  await app.register(metricsPlugin)
 
   await app.register(healthRoutes)
   await app.register(authRoutes)

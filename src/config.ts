@@ -49,6 +49,7 @@ export const EnvSchema = Type.Object({
   CACHE_MAX_BYTES: Int(64 * 1024 * 1024, 1024),
 
   METRICS_ENABLED: Bool(true),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 8 })),
   PRESSURE_MAX_EVENT_LOOP_DELAY_MS: Int(1000, 0),
   PRESSURE_MAX_HEAP_BYTES: Int(0, 0, Number.MAX_SAFE_INTEGER, '0 disables the heap check'),
   SHUTDOWN_GRACE_MS: Int(10_000, 100)
@@ -120,7 +121,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     const [first] = validator.Errors(values)
     const variable = first?.instancePath.replace(/^\//, '') || String((first?.params as { requiredProperties?: string[] })?.requiredProperties?.[0] ?? 'environment')
     const raw = env[variable]
-    throw new ConfigError(variable, `${first?.message ?? 'is invalid'}${raw !== undefined ? ` (got ${JSON.stringify(variable.includes('SECRET') || variable.includes('PASSWORD') ? '<redacted>' : raw)})` : ''}`)
+    throw new ConfigError(variable, `${first?.message ?? 'is invalid'}${raw !== undefined ? ` (got ${JSON.stringify(/SECRET|PASSWORD|TOKEN/.test(variable) ? '<redacted>' : raw)})` : ''}`)
   }
   const e = values as Env
   const isProduction = e.NODE_ENV === 'production'

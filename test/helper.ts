@@ -185,3 +185,73 @@ export async function startServer (t: TestLike, env: Env = {}, opts: { port?: nu
   }
   return { port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/sync`, child, output: () => out, stop }
 }
+
+const run = (cmd: string, args: string[]) => new Promise<void>((resolve, reject) => {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  let err = ''
+  child.stderr!.on('data', (d) => { err += d })
+  child.on('error', reject)
+  child.on('exit', (code) => code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`)))
+})
+
+export interface PrivateService {
+  url: string
+  port: number
+  /** Stops the server for real (the port then refuses connections). */
+  stop: () => Promise<void>
+  /** Starts it again on the same port. */
+  start: () => Promise<void>
+}
+
+/**
+ * A Redis server of this test's own on a free loopback port, to stop and start at will without
+ * touching the shared one other test files use. Keeps nothing on disk.
+ */
+export async function privateRedis (t: TestLike): Promise<PrivateService> {
+  const port = await freePort()
+  let child: ChildProcess | null = null
+  const start = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: 'ignore' })
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      try {
+        await run('redis-cli', ['-p', String(port), 'ping'])
+        return
+      } catch (err) {
+        if (Date.now() > deadline) throw err
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    }
+  }
+  const stop = async () => {
+    const c = child
+    child = null
+    if (!c || c.exitCode !== null) return
+    const exited = new Promise((r) => c.once('exit', r))
+    c.kill('SIGKILL')
+    await exited
+  }
+  await start()
+  t.teardown(stop)
+  return { url: `redis://127.0.0.1:${port}`, port, stop, start }
+}
+
+/**
+ * A PostgreSQL cluster of this test's own (initdb into a temp dir, run as the postgres user),
+ * to stop and start at will without touching the shared server.
+ */
+export async function privatePostgres (t: TestLike): Promise<PrivateService> {
+  const { readdirSync, chownSync, statSync } = await import('node:fs')
+  const bin = join('/usr/lib/postgresql', readdirSync('/usr/lib/postgresql').sort().at(-1)!, 'bin')
+  const dir = tempDir(t, 'logo-sync-pg-')
+  const { uid, gid } = statSync('/var/lib/postgresql')
+  chownSync(dir, uid, gid)
+  const port = await freePort()
+  const asPostgres = (tool: string, args: string[]) => run('runuser', ['-u', 'postgres', '--', join(bin, tool), ...args])
+  await asPostgres('initdb', ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync'])
+  const start = () => asPostgres('pg_ctl', ['-D', join(dir, 'data'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, '-w', '-l', join(dir, 'log'), 'start'])
+  const stop = () => asPostgres('pg_ctl', ['-D', join(dir, 'data'), '-m', 'immediate', '-w', 'stop']).catch(() => {})
+  await start()
+  t.teardown(stop)
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, stop, start }
+}

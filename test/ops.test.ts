@@ -1,0 +1,174 @@
+// Operations: Prometheus metrics, OpenAPI, readiness, load shedding, log redaction, token script.
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
+import t from 'tap'
+import { JWT_SECRET, ROOT, bearer, build, privatePostgres, privateRedis, token } from './helper.js'
+
+/** Parses Prometheus text into "name{labels}" → value. */
+export function parseMetrics (text: string): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue
+    const i = line.lastIndexOf(' ')
+    out.set(line.slice(0, i), Number(line.slice(i + 1)))
+  }
+  return out
+}
+
+const sum = (m: Map<string, number>, prefix: string) =>
+  [...m].filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0)
+
+t.test('metrics move with real traffic', async (t) => {
+  const app = await build(t, { VOTE_RATE_LIMIT: '1' })
+  const scrape = async () => {
+    const res = await app.inject('/metrics')
+    t.equal(res.statusCode, 200)
+    t.match(res.headers['content-type'], /text\/plain/)
+    return parseMetrics(res.body)
+  }
+  const before = await scrape()
+  t.ok(before.has('logo_sync_process_cpu_user_seconds_total'), 'process metrics')
+  t.ok([...before.keys()].some((k) => k.startsWith('logo_sync_nodejs_eventloop_lag')), 'event-loop metrics')
+  for (const k of before.keys()) t.match(k, /^logo_sync_/, `one prefix: ${k}`)
+
+  const admin = await token('root', 'admin')
+  const alice = await token('alice')
+  const logo = (await app.inject({ method: 'POST', url: '/logos', headers: bearer(admin), payload: { title: 'M', imageUrl: 'https://x.test/m.png' } })).json()
+  await app.inject('/logos')
+  await app.inject('/logos')
+  await app.inject({ method: 'POST', url: '/logos', headers: bearer('garbage'), payload: {} })
+  await app.inject({ method: 'POST', url: `/logos/${logo._id}/votes`, headers: bearer(alice) })
+  t.equal((await app.inject({ method: 'POST', url: `/logos/${logo._id}/votes`, headers: bearer(alice) })).statusCode, 429)
+
+  const after = await scrape()
+  const count = 'logo_sync_http_request_duration_seconds_count'
+  t.equal(after.get(`${count}{method="GET",route="/logos",status_code="200"}`), (before.get(`${count}{method="GET",route="/logos",status_code="200"}`) ?? 0) + 2, 'HTTP duration by route and status')
+  t.equal(after.get(`${count}{method="POST",route="/logos",status_code="201"}`), 1)
+  t.equal(after.get(`${count}{method="POST",route="/logos",status_code="401"}`), 1)
+  t.equal(after.get('logo_sync_auth_failures_total{reason="invalid_token"}'), 1, 'auth failures')
+  t.equal(after.get('logo_sync_http_rate_limit_refusals_total{scope="vote"}'), 1, 'rate-limit refusals')
+  t.ok(sum(after, 'logo_sync_bus_pubsub_lag_seconds_count') >= 2, 'bus lag observed for the publishes')
+})
+
+t.test('METRICS_TOKEN guards /metrics; METRICS_ENABLED=false removes it', async (t) => {
+  const guarded = await build(t, { METRICS_TOKEN: 'scrape-me-please' })
+  t.equal((await guarded.inject('/metrics')).statusCode, 401)
+  t.equal((await guarded.inject({ url: '/metrics', headers: bearer('scrape-me-please') })).statusCode, 200)
+  const off = await build(t, { METRICS_ENABLED: 'false' })
+  t.equal((await off.inject('/metrics')).statusCode, 404)
+})
+
+t.test('/docs/json lists every route with its schemas and the auth scheme', async (t) => {
+  const app = await build(t, { JWT_SECRET: undefined })
+  const res = await app.inject('/docs/json')
+  t.equal(res.statusCode, 200)
+  const doc = res.json()
+  t.match(doc.openapi, /^3\./)
+  t.same(doc.components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: doc.components.securitySchemes.bearerAuth.description })
+  t.match(doc.info.description, /\/docs\/protocol\.md/)
+  const expected: Record<string, string[]> = {
+    '/logos': ['get', 'post'],
+    '/logos/{id}': ['get', 'patch', 'delete'],
+    '/logos/{id}/votes': ['get', 'post', 'delete'],
+    '/me/votes': ['get'],
+    '/voting': ['get'],
+    '/voting/deadline': ['put'],
+    '/healthz': ['get'],
+    '/readyz': ['get'],
+    '/metrics': ['get'],
+    '/auth/dev-token': ['post']
+  }
+  for (const [path, methods] of Object.entries(expected)) {
+    for (const method of methods) {
+      const op = doc.paths[path]?.[method]
+      t.ok(op, `${method.toUpperCase()} ${path} documented`)
+      if (!op) continue
+      const codes = Object.keys(op.responses)
+      t.ok(codes.some((c) => c.startsWith('2')), `${method} ${path}: success response`)
+      if (['post', 'put', 'patch'].includes(method) && path !== '/logos/{id}/votes') t.ok(op.requestBody?.content?.['application/json']?.schema, `${method} ${path}: request body schema`)
+      if (path.includes('{id}')) t.ok(op.parameters?.some((p: { name: string }) => p.name === 'id'), `${method} ${path}: id param`)
+    }
+  }
+  t.ok(doc.paths['/logos'].post.security, 'admin route declares bearer auth')
+  t.ok(doc.paths['/logos/{id}'].get.responses['404'], 'errors documented')
+  const protocol = await app.inject('/docs/protocol.md')
+  t.equal(protocol.statusCode, 200)
+  t.match(protocol.headers['content-type'], /markdown/)
+  t.equal((await app.inject('/docs')).statusCode < 400, true, 'UI served')
+})
+
+t.test('readiness names what is down and recovers', async (t) => {
+  const [pg, redis] = await Promise.all([privatePostgres(t), privateRedis(t)])
+  const app = await build(t, { DATABASE_URL: pg.url, REDIS_URL: redis.url })
+  const ready = async () => { const r = await app.inject('/readyz'); return { status: r.statusCode, checks: r.json().checks } }
+  const until = async (want: number) => {
+    for (let i = 0; i < 100; i++) { const r = await ready(); if (r.status === want) return r; await new Promise((res) => setTimeout(res, 100)) }
+    return ready()
+  }
+  t.same(await ready(), { status: 200, checks: { store: 'ok', redis: 'ok' } })
+
+  await pg.stop()
+  t.same(await until(503), { status: 503, checks: { store: 'down', redis: 'ok' } }, 'PostgreSQL down')
+  t.equal((await app.inject('/logos')).statusCode, 503, 'reads are 503, not 500, while the store is down')
+  t.equal((await app.inject('/healthz')).statusCode, 200, 'still alive')
+  await pg.start()
+  t.same(await until(200), { status: 200, checks: { store: 'ok', redis: 'ok' } }, 'PostgreSQL back')
+
+  await redis.stop()
+  t.same(await until(503), { status: 503, checks: { store: 'ok', redis: 'down' } }, 'Redis down')
+  t.equal((await app.inject('/logos')).statusCode, 200, 'reads keep working without Redis')
+  await redis.start()
+  t.same(await until(200), { status: 200, checks: { store: 'ok', redis: 'ok' } }, 'Redis back')
+})
+
+t.test('load shedding answers 503 with Retry-After before the process falls over', async (t) => {
+  const heap = await build(t, { PRESSURE_MAX_HEAP_BYTES: '1' })
+  await new Promise((r) => setTimeout(r, 600))
+  const shed = await heap.inject('/logos')
+  t.equal(shed.statusCode, 503)
+  t.equal(shed.headers['retry-after'], '5')
+  t.match(shed.json(), { code: 'unavailable', message: /under pressure/ })
+  t.equal((await heap.inject('/healthz')).statusCode, 200, 'liveness is exempt')
+
+  const loop = await build(t, { PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '20' })
+  t.equal((await loop.inject('/logos')).statusCode, 200)
+  // Lag the event loop for real: a timer that keeps it busy 60 ms at a time.
+  const lag = setInterval(() => { const end = Date.now() + 60; while (Date.now() < end) { /* busy */ } }, 1)
+  await new Promise((r) => setTimeout(r, 800))
+  const lagging = await loop.inject('/logos')
+  clearInterval(lag)
+  t.equal(lagging.statusCode, 503, 'a lagging event loop sheds load')
+  await new Promise((r) => setTimeout(r, 800))
+  t.equal((await loop.inject('/logos')).statusCode, 200, 'and recovers when the lag is gone')
+})
+
+t.test('tokens never reach the logs', async (t) => {
+  const stream = new PassThrough()
+  let logs = ''
+  stream.on('data', (d) => { logs += d })
+  const app = await build(t, { LOG_LEVEL: 'debug' }, { logStream: stream })
+  const secretToken = await token('alice', 'admin')
+  await app.inject({ url: `/logos?token=${secretToken}&x=1`, headers: bearer(secretToken) })
+  await app.inject({ method: 'POST', url: '/logos', headers: bearer(secretToken), payload: { title: 1 } })
+  await app.inject({ url: '/nope?access_token=abc.def.ghi' })
+  t.ok(logs.includes('/logos?token=[REDACTED]&x=1'), 'the URL is logged with the token redacted')
+  t.notOk(logs.includes(secretToken), 'no token in any log line')
+  t.notOk(logs.includes(secretToken.split('.')[2]), 'not even its signature')
+  t.notOk(logs.includes('abc.def.ghi'))
+  t.notOk(logs.includes(JWT_SECRET), 'the secret is never logged')
+  for (const line of logs.trim().split('\n')) t.doesNotThrow(() => JSON.parse(line), 'one JSON object per line')
+})
+
+t.test('npm run token prints a token the server accepts', async (t) => {
+  const res = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/token.ts'), '--sub', 'ops', '--role', 'admin'], { env: { PATH: process.env.PATH, JWT_SECRET }, encoding: 'utf8' })
+  t.equal(res.status, 0, res.stderr)
+  const tok = res.stdout.trim()
+  const app = await build(t)
+  const created = await app.inject({ method: 'POST', url: '/logos', headers: bearer(tok), payload: { title: 'Ops', imageUrl: 'https://x.test/o.png' } })
+  t.equal(created.statusCode, 201)
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/token.ts'), '--sub', 'a.b'], { env: { PATH: process.env.PATH, JWT_SECRET }, encoding: 'utf8' })
+  t.equal(bad.status, 2)
+  const noSecret = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/token.ts'), '--sub', 'ops'], { env: { PATH: process.env.PATH }, encoding: 'utf8' })
+  t.equal(noSecret.status, 78)
+})
