@@ -201,3 +201,15 @@ t.test('unknown route is a JSON 404', async (t) => {
   t.equal(res.statusCode, 404)
   t.match(res.json(), { code: 'not_found', message: 'Route GET /nope not found' })
 })
+
+t.test('with Redis the vote limit holds across replicas', async (t) => {
+  const { scaledEnv } = await import('./helper.js')
+  const env = await scaledEnv(t, { VOTE_RATE_LIMIT: '3', RATE_LIMIT_MAX: '1000' })
+  const [a, b] = [await build(t, env), await build(t, env)]
+  const admin = await token('root', 'admin')
+  const alice = await token('alice')
+  const logo = (await a.inject({ method: 'POST', url: '/logos', headers: bearer(admin), payload: logoBody })).json()
+  const statuses: number[] = []
+  for (const app of [a, b, a, b]) statuses.push((await app.inject({ method: 'POST', url: `/logos/${logo._id}/votes`, headers: bearer(alice) })).statusCode)
+  t.same(statuses, [200, 200, 200, 429], 'the fourth vote in a minute is refused, whichever replica takes it')
+})
