@@ -121,7 +121,9 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     const [first] = validator.Errors(values)
     const variable = first?.instancePath.replace(/^\//, '') || String((first?.params as { requiredProperties?: string[] })?.requiredProperties?.[0] ?? 'environment')
     const raw = env[variable]
-    throw new ConfigError(variable, `${first?.message ?? 'is invalid'}${raw !== undefined ? ` (got ${JSON.stringify(/SECRET|PASSWORD|TOKEN/.test(variable) ? '<redacted>' : raw)})` : ''}`)
+    const choices = (EnvSchema.properties[variable as keyof Env] as { anyOf?: { const?: unknown }[] } | undefined)?.anyOf?.map((s) => s.const)
+    const why = choices?.every((c) => c !== undefined) ? `must be one of ${choices.join(', ')}` : first?.message ?? 'is invalid'
+    throw new ConfigError(variable, `${why}${raw !== undefined ? ` (got ${JSON.stringify(/SECRET|PASSWORD|TOKEN/.test(variable) ? '<redacted>' : raw)})` : ''}`)
   }
   const e = values as Env
   const isProduction = e.NODE_ENV === 'production'

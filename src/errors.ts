@@ -29,7 +29,27 @@ function isUnavailable (err: { code?: string, message?: string }): boolean {
     /Connection terminated|database connection is not open|timeout exceeded when trying to connect|Stream isn't writeable|Connection is closed/i.test(err.message ?? '')
 }
 
+interface SchemaError { keyword: string, instancePath: string, message?: string, params: Record<string, unknown> }
+
+/** Validation errors in plain words: `body.title must be string; body: unknown field "extra"`. */
+export function formatValidationErrors (errors: SchemaError[], context: string): Error {
+  const parts = new Set<string>()
+  for (const e of errors) {
+    if (e.keyword === 'boolean') continue // the twin of an additionalProperties error
+    const where = context + e.instancePath.replace(/\//g, '.')
+    if (e.keyword === 'additionalProperties') {
+      const extra = (e.params.additionalProperties as string[] | undefined) ?? [String(e.params.additionalProperty)]
+      parts.add(`${where}: unknown field${extra.length > 1 ? 's' : ''} ${extra.map((f) => JSON.stringify(f)).join(', ')}`)
+    } else {
+      parts.add(`${where} ${e.message ?? 'is invalid'}`)
+    }
+  }
+  return new Error([...parts].join('; ') || `${context} is invalid`)
+}
+
 export function installErrorHandler (app: FastifyInstance): void {
+  app.setSchemaErrorFormatter((errors, context) => formatValidationErrors(errors as unknown as SchemaError[], context))
+
   app.setErrorHandler((err: FastifyError & { code?: string }, request, reply) => {
     let status = err.statusCode ?? 500
     let code: string | undefined
@@ -40,7 +60,6 @@ export function installErrorHandler (app: FastifyInstance): void {
       status = 404
     } else if (err.validation) {
       status = 400
-      message = `${err.validationContext ?? 'request'}${err.message.startsWith('/') ? '' : ' '}${err.message.replace(/^(body|params|querystring|headers)\s?/, '')}`
     } else if (status >= 500 && isUnavailable(err)) {
       status = 503; message = 'A backing service is unavailable; try again shortly'
       request.log.warn({ err }, 'backing service unavailable')
