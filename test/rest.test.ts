@@ -106,6 +106,8 @@ t.test('bad input is refused cleanly and changes nothing', async (t) => {
     t.type(body.message, 'string', `${name}: plain-words message`)
     t.ok(body.code, `${name}: has a code`)
   }
+  t.equal((await post({ ...logoBody, isAdmin: true })).json().message, 'body: unknown field "isAdmin"', 'the unknown field is named')
+  t.equal((await post({ title: 42, imageUrl: 'https://x.test/a.png' })).json().message, 'body.title must be string', 'the bad field is named')
   t.same(await snapshot(), before, 'nothing stored changed')
   t.match((await app.inject('/voting')).json(), { deadline: null })
 })
