@@ -4,6 +4,7 @@ import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance } from 'fastify'
 import authPlugin from '../plugins/auth.js'
 import busPlugin from '../plugins/bus.js'
+import cachePlugin from '../plugins/cache.js'
 import configPlugin from '../plugins/config.js'
 import corsPlugin from '../plugins/cors.js'
 import metricsPlugin from '../plugins/metrics.js'
@@ -54,6 +55,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(redisPlugin)
   await app.register(storePlugin)
   await app.register(busPlugin)
+  await app.register(cachePlugin)
   await app.register(servicePlugin)
   await app.register(authPlugin)
   await app.register(corsPlugin)

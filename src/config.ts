@@ -47,6 +47,10 @@ export const EnvSchema = Type.Object({
   CACHE_TTL_MS: Int(60_000, 0),
   CACHE_MAX_ENTRIES: Int(10_000, 1),
   CACHE_MAX_BYTES: Int(64 * 1024 * 1024, 1024),
+  CACHE_STALE_MS: Int(60_000, 0, Number.MAX_SAFE_INTEGER, 'stale-while-revalidate: how long past CACHE_TTL_MS a value may still be served while it refreshes'),
+  CACHE_L2_TIMEOUT_MS: Int(250, 1, 60_000, 'a Redis cache command slower than this falls back to the store'),
+  /** GET /_debug/cache and /_debug/cache/entry (tests, local debugging); never registered in production. */
+  CACHE_DEBUG_ROUTES: Bool(false),
 
   METRICS_ENABLED: Bool(true),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 8 })),

@@ -1,18 +1,26 @@
 // The one path every mutation takes: store commit, then the cache, then the bus.
 // REST routes and /sync snapshots read through here too, so the order is kept in one place.
 import type { Bus, BusEvent } from './bus/types.js'
+import type { LogoCache } from './cache/logo-cache.js'
 import type { CreateLogoInput, DeadlineState, Logo, UpdateLogoInput, VoteCount } from './domain.js'
 import type { Store, VoteOutcome } from './store/types.js'
 
 export interface LogoServiceDeps {
   store: Store
   bus: Bus
+  /**
+   * Reads go through it, writes through it (after the commit, before the publish). Without one
+   * every read goes to the store. Values it returns are shared and frozen.
+   */
+  cache?: LogoCache
   /** Logs a publish failure: the write is committed, the bus is best effort (clients resync). */
   onPublishError?: (err: unknown, event: BusEvent) => void
 }
 
-export function createLogoService ({ store, bus, onPublishError }: LogoServiceDeps) {
+export function createLogoService ({ store, bus, cache, onPublishError }: LogoServiceDeps) {
+  /** The commit is done: write it through both cache levels, then tell every replica. */
   async function publish (event: BusEvent): Promise<void> {
+    if (cache) await cache.writeThrough(event)
     try {
       await bus.publish(event)
     } catch (err) {
@@ -28,10 +36,16 @@ export function createLogoService ({ store, bus, onPublishError }: LogoServiceDe
   }
 
   return {
-    listLogos: (): Promise<Logo[]> => store.listLogos(),
-    getLogo: (id: string): Promise<Logo | null> => store.getLogo(id),
-    getVotes: (id: string): Promise<VoteCount | null> => store.getVotes(id),
-    getDeadline: (): Promise<DeadlineState> => store.getDeadline(),
+    listLogos: (): Promise<Logo[]> => cache ? cache.listLogos() : store.listLogos(),
+    getLogo: (id: string): Promise<Logo | null> => cache ? cache.getLogo(id) : store.getLogo(id),
+    /** From the logo's entry: a vote bumps the logo's version, so count and version travel together. */
+    async getVotes (id: string): Promise<VoteCount | null> {
+      if (!cache) return store.getVotes(id)
+      const logo = await cache.getLogo(id)
+      return logo ? { logoId: logo._id, totalVotes: logo.totalVotes, version: logo.version } : null
+    },
+    getDeadline: (): Promise<DeadlineState> => cache ? cache.getDeadline() : store.getDeadline(),
+    /** Not cached: private to one user and read rarely (GET /me/votes, users.<sub>.votes). */
     userVotes: (userId: string): Promise<string[]> => store.userVotes(userId),
 
     async createLogo (input: CreateLogoInput): Promise<Logo> {
