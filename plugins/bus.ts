@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { createMemoryBus } from '../src/bus/memory.js'
+import { connectRedisBus } from '../src/bus/redis.js'
 import type { Bus } from '../src/bus/types.js'
+import { redisOf } from './redis.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,9 +16,26 @@ declare module 'fastify' {
 /** In-process bus on the embedded default; Redis pub/sub when REDIS_URL is set. */
 export default fp(async function busPlugin (fastify) {
   const replicaId = randomUUID()
-  // The Redis adapter lands with the /sync work (issue 3); until then every mode fans out in-process.
-  const bus: Bus = createMemoryBus(replicaId)
+  const redis = redisOf(fastify)
+  let bus: Bus
+  if (redis) {
+    // SUBSCRIBE takes a connection of its own. It queues commands while Redis is away and the
+    // adapter resubscribes itself after a reconnect (so it knows when to tell subscribers to resync).
+    const subscriber = redis.duplicate({ lazyConnect: true, autoResubscribe: false, enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName: `${replicaId}:bus` })
+    fastify.addHook('onClose', async () => { subscriber.disconnect() })
+    bus = await connectRedisBus({
+      publisher: redis,
+      subscriber,
+      channel: `${fastify.config.REDIS_KEY_PREFIX}bus`,
+      origin: replicaId,
+      log: fastify.log.child({ component: 'bus' })
+    })
+  } else {
+    bus = createMemoryBus(replicaId)
+  }
   fastify.decorate('replicaId', replicaId)
   fastify.decorate('bus', bus)
+  // Registered after the subscriber's hook, so it runs first (onClose hooks run in reverse order).
   fastify.addHook('onClose', async () => { await bus.close() })
+  fastify.log.info({ bus: bus.kind, replicaId }, 'bus ready')
 }, { name: 'bus', dependencies: ['config', 'redis'] })

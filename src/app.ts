@@ -13,10 +13,12 @@ import rateLimitPlugin from '../plugins/rate-limit.js'
 import redisPlugin from '../plugins/redis.js'
 import servicePlugin from '../plugins/service.js'
 import storePlugin from '../plugins/store.js'
+import syncPlugin from '../plugins/sync.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import authRoutes from '../routes/auth.js'
 import healthRoutes from '../routes/health.js'
 import logoRoutes from '../routes/logos.js'
+import syncRoutes from '../routes/sync.js'
 import voteRoutes from '../routes/votes.js'
 import votingRoutes from '../routes/voting.js'
 import type { Config } from './config.js'
@@ -61,11 +63,13 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(corsPlugin)
   await app.register(rateLimitPlugin)
   await app.register(metricsPlugin)
+  await app.register(syncPlugin)
 
   await app.register(healthRoutes)
   await app.register(authRoutes)
   await app.register(logoRoutes)
   await app.register(voteRoutes)
   await app.register(votingRoutes)
+  await app.register(syncRoutes)
   return app
 }

@@ -64,6 +64,8 @@ export interface WelcomeFrame {
   user: { sub: string, role: 'user' | 'admin' } | null
   heartbeatMs: number
 }
+/** Answer to a successful `auth` op (our addition: the design leaves the reply open). */
+export interface AuthenticatedFrame { type: 'authenticated', id?: RequestId, user: { sub: string, role: 'user' | 'admin' }, expiresAt: string | null }
 export interface SubscribedFrame { type: 'subscribed', id?: RequestId, channel: string, version: number | null }
 export interface UnsubscribedFrame { type: 'unsubscribed', id?: RequestId, channel: string }
 export interface PongFrame { type: 'pong', id?: RequestId, serverTime: string }
@@ -75,7 +77,7 @@ export interface ChannelFrame<T = unknown> {
   version: number | null
   data: T
 }
-export type ServerFrame = WelcomeFrame | SubscribedFrame | UnsubscribedFrame | PongFrame | ErrorFrame | ChannelFrame
+export type ServerFrame = WelcomeFrame | AuthenticatedFrame | SubscribedFrame | UnsubscribedFrame | PongFrame | ErrorFrame | ChannelFrame
 
 /** Data of the `votes` change on the `logos` list: counts batched per conflation window. */
 export type VotesBatch = Record<string, { totalVotes: number, version: number }>

@@ -2,7 +2,7 @@
 // own PostgreSQL schema, own Redis key prefix), and start real server processes.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -254,4 +254,79 @@ export async function privatePostgres (t: TestLike): Promise<PrivateService> {
   await start()
   t.teardown(stop)
   return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, stop, start }
+}
+
+/** Resolves when the process exits (at once if it already has). */
+function exitOf (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => child.once('exit', () => resolve()))
+}
+
+export interface NginxProcess {
+  port: number
+  http: string
+  ws: string
+  stop: () => Promise<void>
+}
+
+/**
+ * nginx as the load balancer in front of the given loopback ports (round robin, WebSocket
+ * upgrade passed through), on a free port with config, pid, logs and temp files in a temp dir.
+ * Stopped at teardown.
+ */
+export async function startNginx (t: TestLike, upstreamPorts: number[]): Promise<NginxProcess> {
+  const port = await freePort()
+  const dir = tempDir(t, 'logo-sync-nginx-')
+  const conf = join(dir, 'nginx.conf')
+  writeFileSync(conf, `
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+  upstream replicas {
+${upstreamPorts.map((p) => `    server 127.0.0.1:${p} max_fails=0;`).join('\n')}
+    keepalive 16;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://replicas;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_read_timeout 1h;
+      proxy_send_timeout 1h;
+    }
+  }
+}
+`)
+  let out = ''
+  const child = spawn('/usr/sbin/nginx', ['-c', conf, '-p', dir, '-e', join(dir, 'error.log'), '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  child.stdout!.on('data', (d) => { out += d })
+  child.stderr!.on('data', (d) => { out += d })
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+    await exitOf(child)
+    clearTimeout(timer)
+  }
+  t.teardown(stop)
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`, 10_000)
+  } catch (err) {
+    await stop()
+    throw new Error(`nginx did not start: ${(err as Error).message}\n${out}`)
+  }
+  return { port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/sync`, stop }
 }

@@ -1,0 +1,233 @@
+// One /sync connection: who it is, what it is subscribed to, and how frames reach its socket
+// (inbound rate limit, outbound backpressure with a backlog of superseded-away state).
+import { randomUUID } from 'node:crypto'
+import type { WebSocket } from 'ws'
+import type { AuthUser } from '../../plugins/auth.js'
+import { CloseCode, type ServerFrame } from '../protocol.js'
+import { filterVotesBatch, listVotesKey, mergeVotesBatches, type Broadcast } from './broadcast.js'
+import type { Channel } from './channels.js'
+import { encodeFrame } from './frames.js'
+import type { SyncStats } from './stats.js'
+
+export interface ConnectionLimits {
+  /** Inbound frames per second (SYNC_RATE_LIMIT). */
+  rateLimit: number
+  /** Outbound bytes queued on the socket before changes are held back (SYNC_MAX_BUFFER_BYTES). */
+  maxBufferBytes: number
+  /** How long changes may stay held back before the client is closed with 4009. */
+  slowConsumerMs: number
+}
+
+export interface Subscription {
+  channel: Channel
+  /** Versioned channels drop anything not newer than what the client holds. */
+  versioned: boolean
+  /** Highest version sent (or the client's, when its `since` was current). */
+  version: number | null
+  /** True while the snapshot is being read: changes wait in `buffered`, in arrival order. */
+  loading: boolean
+  buffered: Broadcast[]
+  /** Whole channels: the serial read the snapshot came from. */
+  snapshotSeq: number
+}
+
+export type Admission = 'ok' | 'limited' | 'drop' | 'close'
+
+/** setTimeout's ceiling (~24.8 days); longer token lifetimes are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+/** Consecutive malformed frames after which a connection is closed. */
+export const MAX_BAD_FRAMES = 10
+
+export class SyncConnection {
+  readonly id = randomUUID()
+  user: (AuthUser & { exp?: number }) | null = null
+  readonly subs = new Map<string, Subscription>()
+  /** Cleared on every server ping, set by the pong (or any frame). */
+  alive = true
+  closing = false
+  /** The code this side closed with (reported instead of the peer's echo). */
+  closeCode: number | undefined
+  /** When changes started being held back; 0 when none are. */
+  backlogSince = 0
+  private readonly backlog = new Map<string, Broadcast>()
+  private window = { start: 0, count: 0, overStreak: 0 }
+  private badFrames = 0
+  private expiryTimer: NodeJS.Timeout | undefined
+
+  constructor (
+    readonly socket: WebSocket,
+    private readonly limits: ConnectionLimits,
+    private readonly stats: SyncStats,
+    /** Called when the connection starts holding changes back (the hub then drains it). */
+    private readonly onBehind: (conn: SyncConnection) => void
+  ) {}
+
+  get isOpen (): boolean {
+    return !this.closing && this.socket.readyState === this.socket.OPEN
+  }
+
+  /** Control frames (welcome, subscribed, errors, pong...) go straight out. */
+  send (frame: ServerFrame): void {
+    this.write(encodeFrame(frame), frame.type)
+  }
+
+  private write (bytes: Buffer, type: string): void {
+    if (!this.isOpen) return
+    this.socket.send(bytes, { binary: false })
+    this.stats.frameOut(type, bytes.length)
+  }
+
+  /**
+   * A change on a subscribed channel. Held while the snapshot loads; dropped if the client
+   * already holds that version or newer; held back (newest per key) while the socket is over
+   * its buffer.
+   */
+  deliver (b: Broadcast): void {
+    const sub = this.subs.get(b.channel)
+    if (!sub) return
+    if (sub.loading) {
+      sub.buffered.push(b)
+      return
+    }
+    if (sub.versioned && b.version !== null) {
+      if (sub.version !== null && b.version <= sub.version) return
+      sub.version = b.version
+    }
+    this.push(b)
+  }
+
+  /** Sends a channel frame now, or holds it back if the client is behind. */
+  push (b: Broadcast): void {
+    if (this.backlog.size > 0 || this.socket.bufferedAmount > this.limits.maxBufferBytes) {
+      this.holdBack(b)
+      return
+    }
+    this.write(b.bytes, b.type)
+  }
+
+  get behind (): boolean {
+    return this.backlog.size > 0
+  }
+
+  private holdBack (b: Broadcast): void {
+    if (this.backlogSince === 0) {
+      this.backlogSince = Date.now()
+      this.onBehind(this)
+    }
+    if (b.type === 'snapshot') {
+      // A snapshot replaces everything held for its channel.
+      for (const [key, held] of this.backlog) {
+        if (held.channel === b.channel) { this.backlog.delete(key); this.stats.superseded++ }
+      }
+    }
+    const held = this.backlog.get(b.key)
+    if (held) {
+      this.backlog.delete(held.key)
+      if (b.type === 'votes' && held.type === 'votes') b = mergeVotesBatches(held, b)
+      else this.stats.superseded++
+    }
+    if (b.itemId !== undefined && b.version !== null) {
+      // A whole item supersedes held vote counts for it that are not newer.
+      const batch = this.backlog.get(listVotesKey(b.channel))
+      if (batch) {
+        const version = b.version
+        const kept = filterVotesBatch(batch, (id, v) => id !== b.itemId || v > version)
+        if (kept !== batch) {
+          this.backlog.delete(batch.key)
+          if (kept) this.backlog.set(kept.key, kept)
+        }
+      }
+    }
+    this.backlog.set(b.key, b)
+  }
+
+  /**
+   * Sends held-back changes while the socket has room. Returns 'slow' when the client has been
+   * behind for longer than allowed (the caller closes it with 4009).
+   */
+  drain (now = Date.now()): 'drained' | 'behind' | 'slow' {
+    for (const [key, b] of this.backlog) {
+      if (this.socket.bufferedAmount > this.limits.maxBufferBytes) break
+      this.backlog.delete(key)
+      this.write(b.bytes, b.type)
+    }
+    if (this.backlog.size === 0) {
+      this.backlogSince = 0
+      return 'drained'
+    }
+    return now - this.backlogSince > this.limits.slowConsumerMs ? 'slow' : 'behind'
+  }
+
+  /** Forgets held-back changes of a channel the client left. */
+  forget (channel: string): void {
+    for (const [key, b] of this.backlog) if (b.channel === channel) this.backlog.delete(key)
+    if (this.backlog.size === 0) this.backlogSince = 0
+  }
+
+  /**
+   * Inbound rate limit, per one-second window: over SYNC_RATE_LIMIT a frame is dropped (the
+   * first drop in a window answers `rate_limited`); at twice the limit in one window, or over it
+   * for three windows running, the connection is closed with 4008.
+   */
+  admit (now = Date.now()): Admission {
+    const w = this.window
+    this.alive = true
+    if (now - w.start >= 1000) {
+      const over = w.count > this.limits.rateLimit
+      w.overStreak = over && now - w.start < 2000 ? w.overStreak + 1 : 0
+      w.start = now
+      w.count = 0
+    }
+    w.count++
+    const limit = this.limits.rateLimit
+    if (w.count <= limit) return 'ok'
+    if (w.count > 2 * limit || w.overStreak >= 2) return 'close'
+    return w.count === limit + 1 ? 'limited' : 'drop'
+  }
+
+  /** Counts malformed frames in a row; true when the client keeps sending garbage. */
+  badFrame (): boolean {
+    return ++this.badFrames >= MAX_BAD_FRAMES
+  }
+
+  goodFrame (): void {
+    this.badFrames = 0
+  }
+
+  /** Sets who the connection acts as; closes it with 4001 when the token expires. */
+  setUser (user: AuthUser & { exp?: number }, onExpired: () => void): void {
+    clearTimeout(this.expiryTimer)
+    this.expiryTimer = undefined
+    this.user = user
+    if (typeof user.exp !== 'number') return
+    const arm = () => {
+      const left = user.exp! * 1000 - Date.now()
+      if (left <= 0) { onExpired(); return }
+      this.expiryTimer = setTimeout(arm, Math.min(left, MAX_TIMER_MS))
+      this.expiryTimer.unref()
+    }
+    arm()
+  }
+
+  close (code: CloseCode | number, reason: string): void {
+    if (this.closing) return
+    this.closing = true
+    this.closeCode = code
+    this.dispose()
+    try {
+      this.socket.close(code, reason)
+    } catch {
+      this.socket.terminate()
+    }
+  }
+
+  /** Stops timers and drops held state; the socket may still be closing. */
+  dispose (): void {
+    clearTimeout(this.expiryTimer)
+    this.expiryTimer = undefined
+    this.backlog.clear()
+    this.backlogSince = 0
+  }
+}
+
+export { CloseCode }
