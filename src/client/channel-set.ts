@@ -1,0 +1,168 @@
+// The channels a client holds: their last state, who listens, and whether a subscription for
+// each is on the wire. One wire subscription per channel however many listeners share it;
+// every (re)connect subscribes again with `since` = the version held.
+import type { ChannelFrame, ClientFrame, ErrorFrame, ServerFrame, SubscribedFrame } from '../protocol.js'
+import { isWholeChannel, parseChannel, type ChannelRef } from './channels.js'
+import { applyIncoming, createListMemo, pendingState, resetLiveMemo, type Incoming, type ListMemo } from './store.js'
+import { SyncError, type ChannelEvent, type ChannelState } from './types.js'
+
+export type Callback = (data: unknown, event: ChannelEvent) => void
+
+export interface ChannelEntry {
+  readonly name: string
+  readonly ref: ChannelRef
+  state: ChannelState
+  readonly memo: ListMemo
+  readonly callbacks: Set<Callback>
+  readonly watchers: Set<() => void>
+  /** Whether a `subscribe` for this channel is live (or in flight) on the current socket. */
+  wired: boolean
+  unsubscribeTimer?: ReturnType<typeof setTimeout>
+}
+
+/** What the channel set needs from the connection. */
+export interface Wire {
+  /** True once the server said `welcome` on the current socket. */
+  ready (): boolean
+  send (frame: ClientFrame): boolean
+  nextId (): number
+  error (err: SyncError): void
+}
+
+const CHANNEL_FRAME_TYPES = new Set<string>(['snapshot', 'created', 'updated', 'deleted', 'votes'])
+/** A subscribe refused as `rate_limited` is tried again after this long. */
+const RETRY_RATE_LIMITED_MS = 1_000
+
+export class ChannelSet {
+  private readonly entries = new Map<string, ChannelEntry>()
+  /** Subscribe request id → channel, to route `error` frames. */
+  private readonly requests = new Map<number, string>()
+
+  constructor (private readonly wire: Wire, private readonly unsubscribeDelayMs: number) {}
+
+  entry (name: string): ChannelEntry {
+    let entry = this.entries.get(name)
+    if (!entry) {
+      entry = { name, ref: parseChannel(name), state: pendingState, memo: createListMemo(), callbacks: new Set(), watchers: new Set(), wired: false }
+      this.entries.set(name, entry)
+    }
+    return entry
+  }
+
+  get (name: string): ChannelEntry | undefined { return this.entries.get(name) }
+
+  get wiredChannels (): string[] {
+    return [...this.entries.values()].filter((e) => e.wired).map((e) => e.name)
+  }
+
+  refs (entry: ChannelEntry): number { return entry.callbacks.size + entry.watchers.size }
+
+  /** A listener arrived: make sure the channel is subscribed on the wire. */
+  retain (entry: ChannelEntry): void {
+    clearTimeout(entry.unsubscribeTimer)
+    entry.unsubscribeTimer = undefined
+    if (!entry.wired) this.subscribe(entry)
+  }
+
+  /** A listener left: after a short grace (React remounts, a card replaced by its twin) unsubscribe if it was the last. */
+  release (entry: ChannelEntry): void {
+    if (this.refs(entry) > 0 || !entry.wired) return
+    clearTimeout(entry.unsubscribeTimer)
+    entry.unsubscribeTimer = setTimeout(() => {
+      entry.unsubscribeTimer = undefined
+      if (this.refs(entry) > 0 || !entry.wired) return
+      entry.wired = false
+      this.wire.send({ op: 'unsubscribe', channel: entry.name, id: this.wire.nextId() })
+    }, this.unsubscribeDelayMs)
+  }
+
+  /** Subscribes on the wire, with `since` when a version is held (the server then sends state only if it moved). */
+  subscribe (entry: ChannelEntry): void {
+    if (!this.wire.ready()) return
+    const id = this.wire.nextId()
+    const { state } = entry
+    const since = !isWholeChannel(entry.ref) && state.status !== 'pending' && state.version !== null ? state.version : undefined
+    if (entry.ref.kind === 'logos') resetLiveMemo(entry.memo)
+    if (this.wire.send({ op: 'subscribe', channel: entry.name, id, ...(since !== undefined ? { since } : {}) })) {
+      entry.wired = true
+      this.requests.set(id, entry.name)
+    }
+  }
+
+  /** After `welcome`: every channel someone listens to goes on the new socket. */
+  subscribeAll (): void {
+    for (const entry of this.entries.values()) {
+      if (this.refs(entry) > 0) this.subscribe(entry)
+    }
+  }
+
+  /** Channels refused for want of rights, tried again (after a new token). */
+  retryRefused (): void {
+    for (const entry of this.entries.values()) {
+      const code = entry.state.error?.code
+      if (this.refs(entry) > 0 && !entry.wired && (code === 'forbidden' || code === 'unauthorized')) this.subscribe(entry)
+    }
+  }
+
+  /** The socket is gone: nothing is on the wire any more. */
+  socketDown (): void {
+    this.requests.clear()
+    for (const entry of this.entries.values()) {
+      entry.wired = false
+      clearTimeout(entry.unsubscribeTimer)
+      entry.unsubscribeTimer = undefined
+    }
+  }
+
+  close (): void {
+    for (const entry of this.entries.values()) clearTimeout(entry.unsubscribeTimer)
+  }
+
+  /** Routes a frame from the server. */
+  receive (frame: ServerFrame): void {
+    if ('channel' in frame && CHANNEL_FRAME_TYPES.has(frame.type)) {
+      const f = frame as ChannelFrame
+      const entry = this.entries.get(f.channel)
+      if (entry) this.apply(entry, f, f.type)
+      return
+    }
+    if (frame.type === 'subscribed') this.subscribed(frame)
+    else if (frame.type === 'error') this.refused(frame)
+  }
+
+  private subscribed (frame: SubscribedFrame): void {
+    if (frame.id !== undefined) this.requests.delete(frame.id as number)
+    const entry = this.entries.get(frame.channel)
+    if (entry?.state.error) this.setState(entry, { ...entry.state, error: null }, null)
+  }
+
+  private refused (frame: ErrorFrame): void {
+    const requested = frame.id !== undefined ? this.requests.get(frame.id as number) : undefined
+    if (frame.id !== undefined) this.requests.delete(frame.id as number)
+    const channel = requested ?? frame.channel
+    const error = new SyncError(frame.message, frame.code, { channel })
+    const entry = channel ? this.entries.get(channel) : undefined
+    // A refused subscribe (or a subscription the server dropped on its own) is not on the wire.
+    if (entry && (requested !== undefined || frame.id === undefined)) {
+      entry.wired = false
+      if (frame.code === 'rate_limited') {
+        setTimeout(() => { if (this.refs(entry) > 0 && !entry.wired) this.subscribe(entry) }, RETRY_RATE_LIMITED_MS)
+      } else {
+        this.setState(entry, { ...entry.state, error }, null)
+      }
+    }
+    this.wire.error(error)
+  }
+
+  /** Applies state from the wire, REST or a vote's own result; callbacks hear of real changes only. */
+  apply (entry: ChannelEntry, incoming: Incoming, type: ChannelEvent['type']): void {
+    const next = applyIncoming(entry.ref, entry.state, incoming, entry.memo)
+    if (next) this.setState(entry, next, { channel: entry.name, type, version: incoming.version })
+  }
+
+  setState (entry: ChannelEntry, state: ChannelState, event: ChannelEvent | null): void {
+    entry.state = state
+    if (event) for (const cb of [...entry.callbacks]) cb(state.data, event)
+    for (const watcher of [...entry.watchers]) watcher()
+  }
+}

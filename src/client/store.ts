@@ -1,0 +1,156 @@
+// How incoming state is applied to what the client holds, channel by channel. Pure functions:
+// each returns the next state, or null when the input is dropped (older than held) or changes
+// nothing. The rules follow the design: single-entity channels compare against the version held;
+// the `logos` list compares each item's own version; private channels are always sent whole.
+import type { Logo } from '../domain.js'
+import type { ChannelFrame, VotesBatch } from '../protocol.js'
+import type { ChannelRef } from './channels.js'
+import type { ChannelState } from './types.js'
+
+export const pendingState: ChannelState = Object.freeze({ data: undefined, version: null, status: 'pending', error: null })
+
+/** What is applied: a frame from the wire, or the same shape built from a REST response. */
+export interface Incoming {
+  type: ChannelFrame['type']
+  version: number | null
+  data: unknown
+}
+
+/**
+ * Bookkeeping for the `logos` list. `live` and `votes` hold what arrived through live frames
+ * since the current wire subscription began, so a snapshot read a moment earlier cannot undo
+ * them; `tombstones` keep deleted ids so a late `updated` cannot bring an item back.
+ */
+export interface ListMemo {
+  live: Map<string, Logo>
+  votes: Map<string, { totalVotes: number, version: number }>
+  tombstones: Map<string, number>
+}
+
+export const createListMemo = (): ListMemo => ({ live: new Map(), votes: new Map(), tombstones: new Map() })
+
+/** Forget what was live on the previous wire subscription (called on every subscribe). */
+export function resetLiveMemo (memo: ListMemo): void {
+  memo.live.clear()
+  memo.votes.clear()
+}
+
+const MAX_TOMBSTONES = 1000
+
+const ready = <T>(_state: ChannelState, data: T, version: number | null): ChannelState<T> =>
+  ({ data, version, status: 'ready', error: null })
+
+export function applyIncoming (ref: ChannelRef, state: ChannelState, frame: Incoming, memo: ListMemo): ChannelState | null {
+  if (ref.kind === 'logos') return applyToList(state, frame, memo)
+  if (ref.kind === 'userVotes') {
+    if (frame.type !== 'snapshot' && frame.type !== 'updated') return null
+    return ready(state, frame.data, null)
+  }
+  return applyVersioned(state, frame)
+}
+
+/** Single-entity channels: anything not newer than the version held is dropped. */
+function applyVersioned (state: ChannelState, frame: Incoming): ChannelState | null {
+  const held = state.version
+  if (frame.type === 'deleted') {
+    if (held !== null && frame.version !== null && frame.version < held) return null
+    if (state.status === 'deleted') return null
+    return { data: undefined, version: frame.version ?? held, status: 'deleted', error: null }
+  }
+  if (frame.type !== 'snapshot' && frame.type !== 'updated') return null
+  if (held !== null && frame.version !== null && frame.version <= held) return null
+  return ready(state, frame.data, frame.version)
+}
+
+function applyToList (state: ChannelState, frame: Incoming, memo: ListMemo): ChannelState | null {
+  const items = state.status === 'ready' ? (state.data as Logo[]) : undefined
+  switch (frame.type) {
+    case 'snapshot': {
+      const next = mergeSnapshot(items, frame.data as Logo[], memo)
+      if (items && next.length === items.length && next.every((l, i) => l === items[i])) {
+        return state.status === 'ready' ? null : ready(state, items, null)
+      }
+      return ready(state, next, null)
+    }
+    case 'created':
+    case 'updated': {
+      const logo = frame.data as Logo
+      const version = frame.version ?? logo.version
+      if ((memo.tombstones.get(logo._id) ?? 0) >= version) return null
+      const known = memo.live.get(logo._id)
+      if (known && known.version >= version) return null
+      const incoming = version === logo.version ? logo : { ...logo, version }
+      if (!items) {
+        memo.live.set(logo._id, incoming)
+        return null
+      }
+      const index = items.findIndex((l) => l._id === logo._id)
+      if (index >= 0 && items[index].version >= version) return null
+      memo.live.set(logo._id, incoming)
+      const next = items.slice()
+      if (index >= 0) next[index] = incoming
+      else next.push(incoming)
+      return ready(state, next, null)
+    }
+    case 'deleted': {
+      const id = (frame.data as { _id: string })._id
+      const held = items?.find((l) => l._id === id) ?? memo.live.get(id)
+      if (held && frame.version !== null && frame.version < held.version) return null
+      rememberTombstone(memo, id, frame.version ?? Number.MAX_SAFE_INTEGER)
+      memo.live.delete(id)
+      if (!items || !items.some((l) => l._id === id)) return null
+      return ready(state, items.filter((l) => l._id !== id), null)
+    }
+    case 'votes': {
+      const batch = frame.data as VotesBatch
+      for (const [id, count] of Object.entries(batch)) {
+        const known = memo.votes.get(id)
+        if (!known || known.version < count.version) memo.votes.set(id, count)
+      }
+      if (!items) return null
+      let changed = false
+      const next = items.map((l) => {
+        const count = batch[l._id]
+        if (!count || count.version <= l.version) return l
+        changed = true
+        return { ...l, totalVotes: count.totalVotes, version: count.version }
+      })
+      return changed ? ready(state, next, null) : null
+    }
+  }
+}
+
+/**
+ * A whole list (snapshot or REST) against what is held: per item the newest version wins,
+ * deleted ids stay deleted, and items that arrived live after the list was read are kept.
+ */
+function mergeSnapshot (held: Logo[] | undefined, incoming: Logo[], memo: ListMemo): Logo[] {
+  const heldById = new Map((held ?? []).map((l) => [l._id, l]))
+  const out: Logo[] = []
+  const seen = new Set<string>()
+  const newest = (...candidates: (Logo | undefined)[]) =>
+    candidates.reduce<Logo | undefined>((best, c) => (c && (!best || c.version > best.version) ? c : best), undefined)!
+  const withVotes = (logo: Logo) => {
+    const count = memo.votes.get(logo._id)
+    return count && count.version > logo.version ? { ...logo, totalVotes: count.totalVotes, version: count.version } : logo
+  }
+  for (const item of incoming) {
+    if ((memo.tombstones.get(item._id) ?? 0) >= item.version) continue
+    seen.add(item._id)
+    const h = heldById.get(item._id)
+    // Keep the held object when nothing moved, so unchanged lists keep their identity.
+    out.push(withVotes(h && h.version >= item.version ? h : newest(item, memo.live.get(item._id))))
+  }
+  for (const logo of memo.live.values()) {
+    if (!seen.has(logo._id) && (memo.tombstones.get(logo._id) ?? 0) < logo.version) out.push(withVotes(logo))
+  }
+  return out
+}
+
+function rememberTombstone (memo: ListMemo, id: string, version: number): void {
+  memo.tombstones.set(id, Math.max(version, memo.tombstones.get(id) ?? 0))
+  if (memo.tombstones.size > MAX_TOMBSTONES) {
+    const oldest = memo.tombstones.keys().next().value
+    if (oldest !== undefined) memo.tombstones.delete(oldest)
+  }
+}

@@ -1,0 +1,217 @@
+// LogoSyncClient against a scripted server: version rules, one wire subscription per channel,
+// resubscribe with `since`, heartbeat, token refresh, backoff, close(). The real server's
+// behaviour is covered by test/client.test.ts; here the server says exactly what a test needs.
+import { test } from 'tap'
+import { WebSocket } from 'ws'
+import { LogoSyncClient, backoffDelay, tokenExpiry, type ChannelEvent, type Logo } from '../src/client/index.js'
+import { fakeSyncServer, until, type FakeConnection } from './fixtures/fake-sync-server.js'
+import { token, type TestLike } from './helper.js'
+
+const logo = (id: string, version: number, extra: Partial<Logo> = {}): Logo => ({
+  _id: id, title: `Logo ${id}`, imageUrl: 'https://example.com/x.png', totalVotes: 0, version,
+  createdAt: '2025-01-01T00:00:00.000Z', updatedAt: '2025-01-01T00:00:00.000Z', ...extra
+})
+
+function client (t: TestLike, url: string, opts: Partial<ConstructorParameters<typeof LogoSyncClient>[0]> = {}) {
+  const c = new LogoSyncClient({ url, WebSocket, reconnect: { minDelayMs: 10, baseDelayMs: 50, maxDelayMs: 200 }, ...opts })
+  t.teardown(() => c.close())
+  return c
+}
+
+const subscribeOf = (conn: FakeConnection, channel: string) => conn.waitFor((f) => f.op === 'subscribe' && f.channel === channel)
+
+test('drops anything older than the version held, per channel and per list item', async (t) => {
+  const server = await fakeSyncServer(t)
+  const c = client(t, server.url)
+  const seen: Record<string, ChannelEvent[]> = {}
+  const record = (ch: string) => c.subscribe(ch, (_data, e) => { (seen[ch] ??= []).push(e) })
+  record('logos.a'); record('logos'); record('logos.a.votes')
+  const conn = await server.connection(0)
+  await subscribeOf(conn, 'logos.a'); await subscribeOf(conn, 'logos'); await subscribeOf(conn, 'logos.a.votes')
+
+  // logos.<id>
+  conn.send({ channel: 'logos.a', type: 'snapshot', version: 5, data: logo('a', 5, { title: 'five' }) })
+  conn.send({ channel: 'logos.a', type: 'updated', version: 4, data: logo('a', 4, { title: 'four' }) })
+  conn.send({ channel: 'logos.a', type: 'updated', version: 5, data: logo('a', 5, { title: 'five again' }) })
+  conn.send({ channel: 'logos.a', type: 'updated', version: 6, data: logo('a', 6, { title: 'six' }) })
+  conn.send({ channel: 'logos.a', type: 'deleted', version: 3, data: { _id: 'a' } })
+  // logos.<id>.votes
+  conn.send({ channel: 'logos.a.votes', type: 'snapshot', version: 6, data: 3 })
+  conn.send({ channel: 'logos.a.votes', type: 'updated', version: 5, data: 2 })
+  conn.send({ channel: 'logos.a.votes', type: 'updated', version: 8, data: 5 })
+  // the list: each item by its own version
+  conn.send({ channel: 'logos', type: 'snapshot', version: null, data: [logo('a', 6), logo('b', 2, { totalVotes: 1 })] })
+  conn.send({ channel: 'logos', type: 'votes', version: null, data: { a: { totalVotes: 5, version: 8 }, b: { totalVotes: 0, version: 1 } } })
+  conn.send({ channel: 'logos', type: 'updated', version: 7, data: logo('a', 7, { title: 'late' }) })
+  conn.send({ channel: 'logos', type: 'created', version: 1, data: logo('c', 1) })
+  conn.send({ channel: 'logos', type: 'deleted', version: 3, data: { _id: 'b' } })
+  conn.send({ channel: 'logos', type: 'updated', version: 2, data: logo('b', 2, { title: 'zombie' }) })
+  conn.send({ channel: 'logos', type: 'votes', version: null, data: { b: { totalVotes: 9, version: 2 } } })
+  await until(() => c.getState('logos').status === 'ready' && c.get<Logo[]>('logos')!.length === 2, 2_000, 'list')
+  await c.ping()
+
+  t.equal(c.get<Logo>('logos.a')!.title, 'six')
+  t.equal(c.getState('logos.a').version, 6)
+  t.same(seen['logos.a'].map((e) => e.version), [5, 6], 'only newer versions reached the callback')
+  t.equal(c.get<number>('logos.a.votes'), 5)
+  t.same(seen['logos.a.votes'].map((e) => e.version), [6, 8])
+  t.same(c.get<Logo[]>('logos')!.map((l) => [l._id, l.version, l.totalVotes]), [['a', 8, 5], ['c', 1, 0]],
+    'vote count applied by item version; an older whole item, a late update of a deleted item and its late votes dropped')
+
+  conn.send({ channel: 'logos.a', type: 'deleted', version: 9, data: { _id: 'a' } })
+  await c.ping()
+  t.equal(c.getState('logos.a').status, 'deleted')
+  t.equal(c.get('logos.a'), undefined)
+})
+
+test('one wire subscription per channel however many callbacks; unsubscribe after the last leaves', async (t) => {
+  const server = await fakeSyncServer(t)
+  const c = client(t, server.url)
+  const offs = [c.subscribe('voting.deadline', () => {}), c.subscribe('voting.deadline', () => {}), c.watch('voting.deadline', () => {})]
+  const conn = await server.connection(0)
+  await subscribeOf(conn, 'voting.deadline')
+  conn.send({ type: 'subscribed', channel: 'voting.deadline', version: 2 })
+  conn.send({ channel: 'voting.deadline', type: 'snapshot', version: 2, data: null })
+  const late: unknown[] = []
+  offs.push(c.subscribe('voting.deadline', (d) => late.push(d)))
+  await until(() => late.length === 1, 2_000, 'replay of held data to a late subscriber')
+  t.same(late, [null], 'a late subscriber gets the held state at once, without a new wire subscription')
+  offs[0](); offs[1](); offs[2]()
+  await c.ping()
+  t.equal(conn.ops('unsubscribe').length, 0, 'still one listener left')
+  offs[3]()
+  await conn.waitFor((f) => f.op === 'unsubscribe')
+  t.equal(conn.ops('subscribe').length, 1, 'one subscribe on the wire')
+  t.equal(conn.ops('unsubscribe').length, 1, 'one unsubscribe, after the last listener left')
+})
+
+test('reconnects after the server goes away and resubscribes with since', async (t) => {
+  const server = await fakeSyncServer(t)
+  const c = client(t, server.url)
+  const statuses: string[] = []
+  c.on('status', (s) => statuses.push(s))
+  for (const ch of ['logos', 'logos.a', 'logos.a.votes', 'voting.deadline']) c.subscribe(ch, () => {})
+  const first = await server.connection(0)
+  await subscribeOf(first, 'voting.deadline')
+  first.send({ channel: 'logos.a', type: 'snapshot', version: 4, data: logo('a', 4) })
+  first.send({ channel: 'logos.a.votes', type: 'snapshot', version: 4, data: 0 })
+  first.send({ channel: 'voting.deadline', type: 'snapshot', version: 2, data: null })
+  first.send({ channel: 'logos', type: 'snapshot', version: null, data: [logo('a', 4)] })
+  await c.ping()
+  first.socket.close(1001, 'server shutting down')
+
+  const second = await server.connection(1)
+  const subs = await Promise.all(['logos', 'logos.a', 'logos.a.votes', 'voting.deadline'].map((ch) => subscribeOf(second, ch)))
+  t.same(subs.map((f) => f.since), [undefined, 4, 4, 2], 'since = the version held; the list is sent whole')
+  t.equal(second.ops('subscribe').length, 4, 'each channel once')
+  t.ok(statuses.includes('reconnecting') && statuses.at(-1) === 'open', `went reconnecting then open: ${statuses.join(' → ')}`)
+  t.equal(c.get<Logo>('logos.a')!.version, 4, 'state held through the gap')
+})
+
+test('a silent connection is declared dead by heartbeat and replaced', async (t) => {
+  let connections = 0
+  const server = await fakeSyncServer(t, (conn) => {
+    // The first connection never answers: a peer that vanished without a FIN.
+    conn.answerPings = ++connections > 1
+    conn.welcome({ heartbeatMs: 100 })
+  })
+  const c = client(t, server.url, { pongTimeoutMs: 200 })
+  c.subscribe('voting.deadline', () => {})
+  const first = await server.connection(0)
+  await first.waitFor((f) => f.op === 'ping', 2_000)
+  const started = Date.now()
+  const second = await server.connection(1, 3_000)
+  t.ok(Date.now() - started < 2_000, 'replaced within heartbeat + pong timeout + backoff')
+  await subscribeOf(second, 'voting.deadline')
+  await new Promise((r) => setTimeout(r, 600))
+  t.equal(server.connections.length, 2, 'an answering connection is kept')
+  t.ok(second.ops('ping').length >= 2, 'the client pinged while idle')
+})
+
+test('refreshes the token in-band before it expires, and after a 4001 reconnects with a new one', async (t) => {
+  const reasons: string[] = []
+  let n = 0
+  const server = await fakeSyncServer(t, (conn) => conn.welcome({ user: { sub: 'alice', role: 'user' } }))
+  const c = client(t, server.url, {
+    tokenRefreshMarginMs: 1_000,
+    getToken: async ({ reason }) => {
+      reasons.push(reason)
+      n++
+      return token('alice', 'user', { expiresIn: 1_000 + n * 1_000 })
+    }
+  })
+  const first = await server.connection(0)
+  const tok1 = first.token!
+  t.ok(tok1, 'the token rides the URL (?token=) for browsers')
+  const auth = await first.waitFor((f) => f.op === 'auth', 3_000)
+  t.not(auth.token, tok1, 'a fresh token was sent in-band')
+  t.ok(tokenExpiry(String(auth.token))! > tokenExpiry(tok1)!, 'and it expires later')
+  t.ok(Date.now() < tokenExpiry(tok1)!, 'before the first one expired')
+  first.send({ type: 'authenticated', id: auth.id, user: { sub: 'alice', role: 'user' }, expiresAt: null })
+  t.equal(server.connections.length, 1, 'on the same connection')
+
+  first.socket.close(4001, 'token expired')
+  const second = await server.connection(1)
+  t.ok(second.token && second.token !== auth.token, 'reconnected with a new token')
+  t.equal(reasons[0], 'connect')
+  t.equal(reasons[1], 'refresh')
+  t.equal(reasons[2], 'unauthorized', 'after 4001 getToken is told why')
+})
+
+test('a refused private channel is retried once a new token is authenticated', async (t) => {
+  const server = await fakeSyncServer(t)
+  let signedIn = false
+  const c = client(t, server.url, { getToken: async () => (signedIn ? token('bob') : null) })
+  c.subscribe('users.bob.votes', () => {})
+  const conn = await server.connection(0)
+  const sub = await subscribeOf(conn, 'users.bob.votes')
+  conn.send({ type: 'error', id: sub.id, channel: 'users.bob.votes', code: 'unauthorized', message: 'this channel needs a token' })
+  await until(() => c.getState('users.bob.votes').error?.code === 'unauthorized', 2_000, 'channel error')
+  signedIn = true
+  await c.refreshAuth()
+  const auth = await conn.waitFor((f) => f.op === 'auth')
+  conn.send({ type: 'authenticated', id: auth.id, user: { sub: 'bob', role: 'user' }, expiresAt: null })
+  await until(() => conn.ops('subscribe').length === 2, 2_000, 'second subscribe')
+  conn.send({ type: 'subscribed', channel: 'users.bob.votes', version: null })
+  conn.send({ channel: 'users.bob.votes', type: 'snapshot', version: null, data: ['x'] })
+  await until(() => c.getState('users.bob.votes').status === 'ready', 2_000, 'data')
+  t.same(c.get('users.bob.votes'), ['x'])
+  t.equal(c.getState('users.bob.votes').error, null, 'error cleared')
+  t.same(c.user, { sub: 'bob', role: 'user' })
+})
+
+test('close() stops reconnecting', async (t) => {
+  const server = await fakeSyncServer(t)
+  const c = client(t, server.url)
+  const conn = await server.connection(0)
+  await until(() => c.status === 'open', 2_000, 'open')
+  c.close()
+  t.equal(c.status, 'closed')
+  conn.socket.close(1001)
+  await new Promise((r) => setTimeout(r, 400))
+  t.equal(server.connections.length, 1, 'no new connection after close()')
+})
+
+test('backoff: full jitter within [min, min(max, base * 2^attempt)]', async (t) => {
+  const opts = { minDelayMs: 100, baseDelayMs: 500, maxDelayMs: 30_000 }
+  t.equal(backoffDelay(0, opts, () => 0), 100)
+  t.equal(backoffDelay(0, opts, () => 1), 500)
+  t.equal(backoffDelay(3, opts, () => 1), 4_000)
+  t.equal(backoffDelay(20, opts, () => 1), 30_000, 'bounded by max')
+  t.equal(backoffDelay(20, opts, () => 0), 100, 'bounded below by min')
+  const samples = Array.from({ length: 200 }, () => backoffDelay(4, opts))
+  t.ok(samples.every((d) => d >= 100 && d <= 8_000))
+  t.ok(new Set(samples).size > 50, 'spread out (jitter)')
+})
+
+test('frames beyond the pace wait their turn instead of tripping the server rate limit', async (t) => {
+  const server = await fakeSyncServer(t)
+  const c = client(t, server.url, { maxFramesPerSecond: 20 })
+  const conn = await server.connection(0)
+  await until(() => c.status === 'open', 2_000, 'open')
+  for (let i = 0; i < 30; i++) c.subscribe(`logos.l${i}`, () => {})
+  await new Promise((r) => setTimeout(r, 300))
+  t.equal(conn.ops('subscribe').length, 20, 'the first second carries at most 20')
+  await until(() => conn.ops('subscribe').length === 30, 2_000, 'the rest')
+  t.pass('the rest follow in the next second')
+})
