@@ -1,31 +1,58 @@
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { CacheStats } from '../src/cache/logo-cache.js'
+import type { SyncStats } from '../src/sync/stats.js'
 
 /** Every metric name starts with this, Centrifugo-style: `<namespace>_<subsystem>_<name>`. */
 export const METRIC_PREFIX = 'logo_sync_'
 
+/** Where gauges and cache counters read their values at scrape time (set once plugins are ready). */
+interface Sources {
+  sync?: SyncStats
+  cache?: () => CacheStats
+}
+
 /** Builds the app's metrics on a registry of its own (several apps may share a test process). */
-function createMetrics (register: Registry) {
+function createMetrics (register: Registry, sources: Sources) {
   const p = METRIC_PREFIX
+  const registers = [register]
+  /** A counter whose total lives elsewhere (the cache's counters): copied in at scrape time. */
+  const mirrored = (name: string, help: string, read: (s: CacheStats) => Record<string, number>) => new Counter({
+    name, help, labelNames: ['level'], registers,
+    collect () {
+      if (!sources.cache) return
+      this.reset()
+      for (const [level, value] of Object.entries(read(sources.cache()))) this.inc({ level }, value)
+    }
+  })
+  const syncGauge = (name: string, help: string, read: (s: SyncStats) => number) => new Gauge({
+    name, help, registers,
+    collect () { this.set(sources.sync ? read(sources.sync) : 0) }
+  })
   return {
     register,
-    httpDuration: new Histogram({ name: `${p}http_request_duration_seconds`, help: 'REST request duration by route and status', labelNames: ['method', 'route', 'status_code'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [register] }),
-    rateLimited: new Counter({ name: `${p}http_rate_limit_refusals_total`, help: 'Requests refused by a rate limit, by scope (ip, vote, sync)', labelNames: ['scope'], registers: [register] }),
-    authFailures: new Counter({ name: `${p}auth_failures_total`, help: 'Refused credentials, by reason', labelNames: ['reason'], registers: [register] }),
-    syncConnections: new Gauge({ name: `${p}sync_num_connections`, help: 'Open /sync connections', registers: [register] }),
-    syncSubscriptions: new Gauge({ name: `${p}sync_num_subscriptions`, help: 'Channel subscriptions over all /sync connections', registers: [register] }),
-    syncChannels: new Gauge({ name: `${p}sync_num_channels`, help: 'Channels with at least one local subscriber', registers: [register] }),
-    framesIn: new Counter({ name: `${p}sync_frames_received_total`, help: 'Frames received from /sync clients, by op', labelNames: ['op'], registers: [register] }),
-    framesOut: new Counter({ name: `${p}sync_frames_sent_total`, help: 'Frames sent to /sync clients, by type', labelNames: ['type'], registers: [register] }),
-    bytesOut: new Counter({ name: `${p}sync_bytes_sent_total`, help: 'Bytes sent to /sync clients', registers: [register] }),
-    broadcastDuration: new Histogram({ name: `${p}sync_broadcast_duration_seconds`, help: 'Time to fan one change out to local subscribers', buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5], registers: [register] }),
-    deliveryLatency: new Histogram({ name: `${p}sync_delivery_latency_seconds`, help: 'From bus publish to delivery to local subscribers', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [register] }),
-    disconnects: new Counter({ name: `${p}sync_disconnects_total`, help: '/sync disconnects by close code', labelNames: ['code'], registers: [register] }),
-    resyncs: new Counter({ name: `${p}sync_resyncs_total`, help: 'Subscribes by since outcome (current: nothing sent; stale: state sent; none: no since)', labelNames: ['outcome'], registers: [register] }),
-    cacheHits: new Counter({ name: `${p}cache_hits_total`, help: 'Cache hits by level', labelNames: ['level'], registers: [register] }),
-    cacheMisses: new Counter({ name: `${p}cache_misses_total`, help: 'Cache misses by level', labelNames: ['level'], registers: [register] }),
-    storeReads: new Counter({ name: `${p}store_reads_total`, help: 'Reads that reached the store', registers: [register] }),
-    busLag: new Histogram({ name: `${p}bus_pubsub_lag_seconds`, help: 'From publish on any replica to receipt on this one', buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [register] })
+    httpDuration: new Histogram({ name: `${p}http_request_duration_seconds`, help: 'REST request duration by route and status', labelNames: ['method', 'route', 'status_code'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
+    rateLimited: new Counter({ name: `${p}http_rate_limit_refusals_total`, help: 'Requests refused by a rate limit, by scope (ip, vote, sync)', labelNames: ['scope'], registers }),
+    authFailures: new Counter({ name: `${p}auth_failures_total`, help: 'Refused credentials, by reason', labelNames: ['reason'], registers }),
+    syncConnections: syncGauge(`${p}sync_num_connections`, 'Open /sync connections', (s) => s.connections),
+    syncSubscriptions: syncGauge(`${p}sync_num_subscriptions`, 'Channel subscriptions over all /sync connections', (s) => s.subscriptions),
+    syncChannels: syncGauge(`${p}sync_num_channels`, 'Channels with at least one local subscriber', (s) => s.channels),
+    framesIn: new Counter({ name: `${p}sync_frames_received_total`, help: 'Frames received from /sync clients, by op', labelNames: ['op'], registers }),
+    framesOut: new Counter({ name: `${p}sync_frames_sent_total`, help: 'Frames sent to /sync clients, by type', labelNames: ['type'], registers }),
+    bytesOut: new Counter({ name: `${p}sync_bytes_sent_total`, help: 'Bytes sent to /sync clients', registers }),
+    broadcastDuration: new Histogram({ name: `${p}sync_broadcast_duration_seconds`, help: 'Time to fan one change out to local subscribers', buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5], registers }),
+    deliveryLatency: new Histogram({ name: `${p}sync_delivery_latency_seconds`, help: 'From bus publish (any replica) to delivery to local subscribers', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
+    disconnects: new Counter({ name: `${p}sync_disconnects_total`, help: '/sync disconnects by close code', labelNames: ['code'], registers }),
+    resyncs: new Counter({ name: `${p}sync_resyncs_total`, help: 'Subscribes by since outcome (current: nothing sent; stale: state sent; none: no since or a whole channel)', labelNames: ['outcome'], registers }),
+    syncErrors: new Counter({ name: `${p}sync_errors_total`, help: 'Protocol error frames sent, by code', labelNames: ['code'], registers }),
+    cacheHits: mirrored(`${p}cache_hits_total`, 'Cache hits by level (l1 includes stale hits served while revalidating)', (s) => ({ l1: s.l1.hits + s.l1.staleHits, l2: s.l2.hits })),
+    cacheMisses: mirrored(`${p}cache_misses_total`, 'Cache misses by level', (s) => ({ l1: s.l1.misses, l2: s.l2.misses })),
+    cacheErrors: mirrored(`${p}cache_errors_total`, 'L2 (Redis) cache errors', (s) => ({ l2: s.l2.errors })),
+    storeReads: new Counter({
+      name: `${p}store_reads_total`, help: 'Reads that reached the store through the cache', registers,
+      collect () { if (sources.cache) { this.reset(); this.inc(sources.cache().store.reads) } }
+    }),
+    busLag: new Histogram({ name: `${p}bus_pubsub_lag_seconds`, help: 'From publish on any replica to receipt on this one', buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers })
   }
 }
 
@@ -45,7 +72,8 @@ declare module 'fastify' {
 export default fp(async function metricsPlugin (fastify) {
   const register = new Registry()
   collectDefaultMetrics({ register, prefix: METRIC_PREFIX })
-  const metrics = createMetrics(register)
+  const sources: Sources = {}
+  const metrics = createMetrics(register, sources)
   fastify.decorate('metrics', metrics)
 
   fastify.addHook('onResponse', async (request, reply) => {
@@ -55,7 +83,26 @@ export default fp(async function metricsPlugin (fastify) {
   })
   fastify.onAuthFailure.add((reason) => metrics.authFailures.inc({ reason }))
   fastify.onRateLimited.add((scope) => metrics.rateLimited.inc({ scope }))
-  fastify.addHook('onReady', async () => { fastify.bus.subscribe((m) => metrics.busLag.observe(Math.max(0, Date.now() - m.publishedAt) / 1000)) })
+  // The sync hub and the cache register after this plugin: hook into them once everything is ready.
+  let offBus = () => {}
+  fastify.addHook('onClose', async () => offBus())
+  fastify.addHook('onReady', async () => {
+    offBus = fastify.bus.subscribe((m) => metrics.busLag.observe(Math.max(0, Date.now() - m.publishedAt) / 1000))
+    if (fastify.hasDecorator('cacheStats')) sources.cache = () => fastify.cacheStats()
+    if (fastify.hasDecorator('syncStats')) {
+      sources.sync = fastify.syncStats
+      fastify.syncStats.observers.add({
+        frameIn: (op) => metrics.framesIn.inc({ op }),
+        frameOut: (type, bytes) => { metrics.framesOut.inc({ type }); metrics.bytesOut.inc(bytes) },
+        disconnect: (code) => metrics.disconnects.inc({ code: String(code) }),
+        resync: (outcome) => metrics.resyncs.inc({ outcome }),
+        rateLimited: () => metrics.rateLimited.inc({ scope: 'sync' }),
+        error: (code) => metrics.syncErrors.inc({ code }),
+        fanout: (seconds) => metrics.broadcastDuration.observe(seconds),
+        delivery: (seconds) => metrics.deliveryLatency.observe(seconds)
+      })
+    }
+  })
 
   if (!fastify.config.METRICS_ENABLED) return
   const required = fastify.config.METRICS_TOKEN ? `Bearer ${fastify.config.METRICS_TOKEN}` : null

@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import t from 'tap'
-import { JWT_SECRET, ROOT, bearer, build, privatePostgres, privateRedis, token } from './helper.js'
+import { JWT_SECRET, ROOT, bearer, build, listen, privatePostgres, privateRedis, token } from './helper.js'
+import { SyncClient } from './sync-client.js'
 
 /** Parses Prometheus text into "name{labels}" → value. */
 export function parseMetrics (text: string): Map<string, number> {
@@ -51,6 +52,49 @@ t.test('metrics move with real traffic', async (t) => {
   t.ok(sum(after, 'logo_sync_bus_pubsub_lag_seconds_count') >= 2, 'bus lag observed for the publishes')
 })
 
+t.test('a /sync session and a cache miss then hit move their metrics', async (t) => {
+  const { app, ws } = await listen(t, { SYNC_CONFLATE_MS: '0' })
+  const scrape = async () => parseMetrics((await app.inject('/metrics')).body)
+  const admin = await token('root', 'admin')
+  // Straight into the store, past the cache: the first read is a miss that reaches the store.
+  const logo = await app.store.createLogo({ title: 'S', imageUrl: 'https://x.test/s.png' })
+  const before = await scrape()
+
+  t.equal((await app.inject(`/logos/${logo._id}`)).statusCode, 200)
+  t.equal((await app.inject(`/logos/${logo._id}`)).statusCode, 200)
+  const client = await SyncClient.connect(t, ws, { token: await token('alice') })
+  await client.subscribe(`logos.${logo._id}`)
+  await client.subscribe(`logos.${logo._id}`, logo.version)
+  client.send({ op: 'subscribe', channel: 'nope' })
+  await client.waitFor((f) => f.type === 'error')
+  const during = await scrape()
+  await app.inject({ method: 'PATCH', url: `/logos/${logo._id}`, headers: bearer(admin), payload: { title: 'S2' } })
+  await client.waitFor((f) => f.type === 'updated')
+  client.close()
+  await client.closed
+  await new Promise((r) => setTimeout(r, 50))
+  const after = await scrape()
+
+  const delta = (m: Map<string, number>, k: string) => (m.get(k) ?? 0) - (before.get(k) ?? 0)
+  t.equal(during.get('logo_sync_sync_num_connections'), 1, 'connections gauge')
+  t.equal(during.get('logo_sync_sync_num_subscriptions'), 1, 'subscriptions gauge')
+  t.equal(during.get('logo_sync_sync_num_channels'), 1, 'channels gauge')
+  t.equal(after.get('logo_sync_sync_num_connections'), 0, 'connection gone')
+  t.ok(delta(after, 'logo_sync_sync_frames_received_total{op="subscribe"}') >= 3, 'frames in by op')
+  t.ok(delta(after, 'logo_sync_sync_frames_sent_total{type="welcome"}') === 1, 'frames out by type')
+  t.ok(delta(after, 'logo_sync_sync_frames_sent_total{type="updated"}') === 1)
+  t.ok(delta(after, 'logo_sync_sync_bytes_sent_total') > 100, 'bytes out')
+  t.equal(delta(after, 'logo_sync_sync_resyncs_total{outcome="current"}'), 1, 'since current')
+  t.equal(delta(after, 'logo_sync_sync_resyncs_total{outcome="none"}'), 1, 'no since')
+  t.equal(delta(after, 'logo_sync_sync_errors_total{code="unknown_channel"}'), 1, 'protocol errors by code')
+  t.equal(delta(after, 'logo_sync_sync_disconnects_total{code="1005"}'), 1, 'disconnects by close code (1005: closed without a code)')
+  t.ok(delta(after, 'logo_sync_sync_broadcast_duration_seconds_count') >= 1, 'fanout duration observed')
+  t.ok(delta(after, 'logo_sync_sync_delivery_latency_seconds_count') >= 1, 'bus-to-delivery latency observed')
+  t.ok(delta(during, 'logo_sync_cache_misses_total{level="l1"}') >= 1, 'the cold read missed L1')
+  t.ok(delta(during, 'logo_sync_store_reads_total') >= 1, 'and reached the store')
+  t.ok(delta(during, 'logo_sync_cache_hits_total{level="l1"}') >= 1, 'the next read hit L1')
+})
+
 t.test('METRICS_TOKEN guards /metrics; METRICS_ENABLED=false removes it', async (t) => {
   const guarded = await build(t, { METRICS_TOKEN: 'scrape-me-please' })
   t.equal((await guarded.inject('/metrics')).statusCode, 401)
@@ -95,7 +139,8 @@ t.test('/docs/json lists every route with its schemas and the auth scheme', asyn
   const protocol = await app.inject('/docs/protocol.md')
   t.equal(protocol.statusCode, 200)
   t.match(protocol.headers['content-type'], /markdown/)
-  t.equal((await app.inject('/docs')).statusCode < 400, true, 'UI served')
+  const ui = await app.inject('/docs')
+  t.ok(ui.statusCode < 400, `UI served (${ui.statusCode} ${ui.body.slice(0, 200)})`)
 })
 
 t.test('readiness names what is down and recovers', async (t) => {
@@ -156,6 +201,15 @@ t.test('tokens never reach the logs', async (t) => {
   t.notOk(logs.includes(secretToken), 'no token in any log line')
   t.notOk(logs.includes(secretToken.split('.')[2]), 'not even its signature')
   t.notOk(logs.includes('abc.def.ghi'))
+  const { ws } = await listen(t, { LOG_LEVEL: 'debug' }, { logStream: stream })
+  const client = await SyncClient.connect(t, ws, { token: secretToken, via: 'query' })
+  await client.subscribe('logos')
+  client.close()
+  await client.closed
+  await new Promise((r) => setTimeout(r, 100))
+  t.match(logs, /"url":"\/sync\?token=\[REDACTED\]"/, 'the /sync upgrade is logged, token redacted')
+  t.notOk(logs.includes(secretToken), 'no token in any log line')
+  t.notOk(logs.includes(secretToken.split('.')[2]), 'not even its signature')
   t.notOk(logs.includes(JWT_SECRET), 'the secret is never logged')
   for (const line of logs.trim().split('\n')) t.doesNotThrow(() => JSON.parse(line), 'one JSON object per line')
 })
