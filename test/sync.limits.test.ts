@@ -1,0 +1,172 @@
+// /sync behaviour that needs its own limits or a look inside the process: heartbeats, shutdown,
+// slow consumers, resync without a bus event, identity changes, and the stats hooks.
+import t from 'tap'
+import type { Logo } from '../src/domain.js'
+import { listen, token } from './helper.js'
+import { SyncClient } from './sync-client.js'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** These tests load the event loop on purpose; keep load shedding out of the way. */
+const serve = (t: Parameters<typeof listen>[0], env: Record<string, string> = {}) => listen(t, { PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0', ...env })
+
+t.test('heartbeats drop a peer that stops answering pings, and only that one', async (t) => {
+  const { ws } = await serve(t, { SYNC_HEARTBEAT_MS: '150' })
+  const dead = await SyncClient.connect(t, ws, { autoPong: false })
+  const alive = await SyncClient.connect(t, ws)
+  t.equal(dead.frames[0].heartbeatMs, 150, 'the welcome announces the interval')
+  const { code } = await dead.closed
+  t.equal(code, 1006, 'the silent peer was terminated')
+  await sleep(400)
+  await alive.barrier()
+  t.ok(alive.isOpen, 'a peer that answers stays')
+})
+
+t.test('shutdown closes every client with 1001 before the app is closed', async (t) => {
+  const { app, ws } = await serve(t)
+  const clients = await Promise.all([0, 1, 2].map(() => SyncClient.connect(t, ws)))
+  await clients[0].subscribe('logos')
+  const codes: number[] = []
+  for (const c of clients) void c.closed.then(({ code }) => codes.push(code))
+  await app.close()
+  await Promise.all(clients.map((c) => c.closed))
+  t.same(codes, [1001, 1001, 1001], 'all got 1001')
+  t.match((await clients[0].closed).reason, /shutting down/)
+  t.equal(app.syncStats.connections, 0)
+})
+
+async function seedLogos (app: Awaited<ReturnType<typeof listen>>['app'], n: number): Promise<Logo[]> {
+  const logos: Logo[] = []
+  for (let i = 0; i < n; i++) logos.push(await app.logos.createLogo({ title: `Slow ${i}`, imageUrl: 'https://img.test/s.png', description: 'x'.repeat(1900) }))
+  return logos
+}
+
+t.test('a slow consumer loses only superseded updates and ends at the current state', async (t) => {
+  const { app, ws } = await serve(t, { SYNC_MAX_BUFFER_BYTES: '1024', SYNC_SLOW_CONSUMER_MS: '20000', SYNC_MAX_SUBSCRIPTIONS: '100' })
+  const logos = await seedLogos(app, 40)
+  const slow = await SyncClient.connect(t, ws)
+  const fast = await SyncClient.connect(t, ws)
+  for (const c of [slow, fast]) {
+    await c.subscribe('logos')
+    for (const l of logos) await c.subscribe(`logos.${l._id}`)
+  }
+  slow.ws.pause()
+  const rounds = 40
+  for (let r = 0; r < rounds; r++) {
+    for (const l of logos) await app.logos.updateLogo(l._id, { title: `Slow ${l.title.split(' ')[1]} round ${r}` })
+  }
+  const changes = rounds * logos.length * 2 // each on logos.<id> and on the list
+  t.ok(app.syncStats.superseded > 0, `superseded frames were dropped (${app.syncStats.superseded})`)
+  slow.ws.resume()
+  const stored = await app.store.listLogos()
+  await slow.until(() => stored.every((l) => (slow.state.value(`logos.${l._id}`) as Logo | undefined)?.version === l.version && slow.state.list.get(l._id)?.version === l.version), 20_000, 'slow client caught up')
+  await fast.until(() => stored.every((l) => fast.state.list.get(l._id)?.version === l.version), 20_000, 'fast client caught up')
+  for (const l of stored) {
+    t.same(slow.state.value(`logos.${l._id}`), l)
+    t.same(slow.state.list.get(l._id), l)
+  }
+  const slowChanges = slow.frames.filter((f) => f.type === 'updated').length
+  t.ok(slowChanges < changes, `the slow client got ${slowChanges} of ${changes} changes, the rest superseded`)
+  t.ok(slow.isOpen && fast.isOpen, 'neither was closed: they caught up in time')
+})
+
+t.test('a consumer that stays behind is closed with 4009', async (t) => {
+  const { app, ws } = await serve(t, { SYNC_MAX_BUFFER_BYTES: '1024', SYNC_SLOW_CONSUMER_MS: '300', SYNC_MAX_SUBSCRIPTIONS: '100' })
+  const logos = await seedLogos(app, 40)
+  const slow = await SyncClient.connect(t, ws)
+  const bystander = await SyncClient.connect(t, ws)
+  await bystander.subscribe('voting.deadline')
+  await slow.subscribe('logos')
+  for (const l of logos) await slow.subscribe(`logos.${l._id}`)
+  slow.ws.pause()
+  // Keep it behind for well over SYNC_SLOW_CONSUMER_MS, then let it read: the close frame waits
+  // behind what was already buffered (the server gives it 5 s to get there).
+  const started = Date.now()
+  for (let r = 0; Date.now() - started < 1500; r++) {
+    for (const l of logos) await app.logos.updateLogo(l._id, { title: `Behind ${r}` })
+    await sleep(20)
+  }
+  slow.ws.resume()
+  const closed = await slow.closed
+  t.equal(closed.code, 4009, 'closed with 4009')
+  t.match(closed.reason, /too slow/)
+  for (let i = 0; i < 100 && !app.syncStats.disconnects['4009']; i++) await sleep(20)
+  t.equal(app.syncStats.disconnects['4009'], 1, 'counted by code once the server side is closed too')
+  await app.logos.setDeadline(null)
+  await bystander.until(() => bystander.state.version('voting.deadline') === 2, 5000, 'bystander update')
+  t.ok(bystander.isOpen, 'other connections are unaffected')
+})
+
+t.test('resync pushes state that moved without a bus event, only to clients behind it', async (t) => {
+  const { app, ws } = await serve(t)
+  const logo = await app.logos.createLogo({ title: 'Quiet', imageUrl: 'https://img.test/q.png' })
+  const a = await SyncClient.connect(t, ws, { token: await token('quiet') })
+  for (const ch of [`logos.${logo._id}`, `logos.${logo._id}.votes`, 'voting.deadline', 'logos', 'users.quiet.votes']) await a.subscribe(ch)
+  const b = await SyncClient.connect(t, ws)
+  await b.subscribe('voting.deadline')
+  // Writes straight to the store: nothing is published, as when a publish is lost.
+  await app.store.castVote(logo._id, 'quiet')
+  await app.store.castVote(logo._id, 'someone')
+  const from = b.frames.length
+  // What the bus's onResync handlers do, in their order: the cache forgets, the hub re-reads.
+  app.syncCache.resync()
+  app.syncHub.resync()
+  const stored = (await app.store.getLogo(logo._id))!
+  await a.until(() => a.state.version(`logos.${logo._id}`) === stored.version && a.state.value(`logos.${logo._id}.votes`) === 2 &&
+    a.state.list.get(logo._id)?.totalVotes === 2 && (a.state.value('users.quiet.votes') as string[]).length === 1, 5000, 'resynced')
+  t.same(a.state.value(`logos.${logo._id}`), stored)
+  await b.barrier()
+  t.equal(b.frames.slice(from).filter((f) => f.channel === 'voting.deadline').length, 0, 'the deadline did not move: nothing sent')
+  t.equal(app.syncStats.busResyncs, 1)
+})
+
+t.test('a new identity loses private channels it may not read', async (t) => {
+  const { ws } = await serve(t)
+  const client = await SyncClient.connect(t, ws)
+  client.send({ op: 'auth', token: await token('alice'), id: 1 })
+  t.match(await client.waitFor((f) => f.id === 1), { type: 'authenticated', user: { sub: 'alice', role: 'user' }, expiresAt: String })
+  await client.subscribe('users.alice.votes')
+  client.send({ op: 'auth', token: await token('bob'), id: 2 })
+  t.match(await client.waitFor((f) => f.code === 'forbidden'), { type: 'error', channel: 'users.alice.votes', code: 'forbidden' })
+  t.match(await client.waitFor((f) => f.id === 2), { type: 'authenticated', user: { sub: 'bob' } })
+  client.send({ op: 'subscribe', channel: 'users.alice.votes', id: 3 })
+  t.match(await client.waitFor((f) => f.id === 3), { code: 'forbidden' })
+})
+
+t.test('a client that keeps sending garbage is closed; binary frames are refused', async (t) => {
+  const { ws } = await serve(t)
+  const client = await SyncClient.connect(t, ws)
+  client.ws.send(Buffer.from([1, 2, 3]), { binary: true })
+  t.match(await client.waitFor((f) => f.code === 'bad_request'), { message: /text/ })
+  for (let i = 0; i < 10; i++) client.send('nope')
+  t.equal((await client.closed).code, 1008)
+})
+
+t.test('stats count connections, frames, outcomes and closes; observers get samples', async (t) => {
+  const { app, ws } = await serve(t)
+  const samples = { fanout: 0, delivery: 0, frameOut: 0 }
+  app.syncStats.observers.add({
+    fanout: () => { samples.fanout++ },
+    delivery: (s) => { if (s >= 0) samples.delivery++ },
+    frameOut: () => { samples.frameOut++ }
+  })
+  const logo = await app.logos.createLogo({ title: 'Counted', imageUrl: 'https://img.test/c.png' })
+  const clients = await Promise.all([0, 1, 2].map(() => SyncClient.connect(t, ws)))
+  for (const c of clients) await c.subscribe(`logos.${logo._id}`, 1)
+  t.equal(app.syncStats.connections, 3)
+  t.equal(app.syncStats.subscriptions, 3)
+  t.equal(app.syncStats.channels, 1)
+  t.equal(app.syncStats.resyncs.current, 3)
+  const broadcasts = app.syncStats.broadcasts
+  await app.logos.updateLogo(logo._id, { title: 'Counted again' })
+  await Promise.all(clients.map((c) => c.until(() => c.state.version(`logos.${logo._id}`) === 2, 5000, 'update')))
+  t.equal(app.syncStats.broadcasts - broadcasts, 1, 'one serialisation for three recipients (the list has no subscriber: nothing built)')
+  t.ok(samples.fanout >= 1 && samples.delivery >= 1 && samples.frameOut > 3)
+  t.equal(new Set(clients.map((c) => c.raw.at(-1))).size, 1, 'the same bytes to all three')
+  clients[0].close()
+  await clients[0].closed
+  await sleep(50)
+  t.equal(app.syncStats.connections, 2)
+  t.equal(app.syncStats.disconnects['1005'] ?? app.syncStats.disconnects['1000'], 1, 'the close is counted by code')
+  t.ok(app.syncStats.framesInByOp.subscribe >= 3)
+  t.ok(app.syncStats.bytesOut > 0)
+})
