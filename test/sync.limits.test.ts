@@ -132,6 +132,13 @@ t.test('a new identity loses private channels it may not read', async (t) => {
   t.match(await client.waitFor((f) => f.id === 3), { code: 'forbidden' })
 })
 
+t.test('the handshake takes a token in the query string, and nothing else there', async (t) => {
+  const { ws } = await serve(t)
+  const client = await SyncClient.connect(t, ws, { token: await token('querier'), via: 'query' })
+  t.match(client.frames[0], { type: 'welcome', user: { sub: 'querier', role: 'user' } })
+  await t.rejects(SyncClient.open(t, `${ws}?token=x&debug=1`), /400/, 'an unknown query parameter is a 400 on the upgrade')
+})
+
 t.test('a client that keeps sending garbage is closed; binary frames are refused', async (t) => {
   const { ws } = await serve(t)
   const client = await SyncClient.connect(t, ws)
