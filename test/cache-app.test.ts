@@ -168,6 +168,8 @@ t.test('embedded mode (SQLite, no Redis): L1 only, same behaviour', async (t) =>
   t.equal(stats.l2.enabled, false)
   t.equal(stats.l2.hits + stats.l2.misses + stats.l2.errors, 0)
   t.equal((await app.inject('/_debug/cache')).statusCode, 404, 'debug routes are off unless asked for')
+  const production = await build(t, { NODE_ENV: 'production', CACHE_DEBUG_ROUTES: 'true' })
+  t.equal((await production.inject('/_debug/cache')).statusCode, 404, 'and never registered in production')
 })
 
 t.test('stale-while-revalidate: a stale logo is served at once and refreshed once', async (t) => {
