@@ -155,6 +155,15 @@ t.test('a second replica serves what the first wrote without a store read', asyn
   const before = second.cacheStats().store.reads
   t.same((await second.inject(`/logos/${logo._id}`)).json(), logo)
   t.equal(second.cacheStats().store.reads, before, 'from its L1 (the bus event) or from L2, never the store')
+
+  // A replica starting cold builds the list from L2: the index, then every item in one MGET.
+  for (const title of ['Two', 'Three']) await app.inject({ method: 'POST', url: '/logos', headers: admin, payload: logoBody(title) })
+  const expected = (await app.inject('/logos')).json()
+  const third = await build(t, env)
+  t.same((await third.inject('/logos')).json(), expected)
+  const stats = third.cacheStats()
+  t.equal(stats.store.reads, 0, 'no store read at all')
+  t.equal(stats.l2.hits, 4, 'the index and three items from L2')
 })
 
 t.test('embedded mode (SQLite, no Redis): L1 only, same behaviour', async (t) => {
@@ -186,4 +195,15 @@ t.test('stale-while-revalidate: a stale logo is served at once and refreshed onc
   await new Promise((resolve) => setTimeout(resolve, 100))
   t.equal(app.cacheStats().store.logo - reads, 1, 'one background refresh')
   t.equal((await app.inject(`/logos/${logo._id}`)).json().title, 'Behind the cache')
+
+  // The list's index the same way: a logo created behind the cache shows up after one refresh.
+  await app.inject('/logos')
+  const hidden = await store.createLogo(logoBody('Created behind the cache'))
+  await new Promise((resolve) => setTimeout(resolve, 250))
+  const lists = app.cacheStats().store.list
+  const stale = await Promise.all(Array.from({ length: 20 }, () => app.inject('/logos')))
+  t.ok(stale.every((r) => r.json().items.length === 1), 'stale index served at once')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(app.cacheStats().store.list - lists, 1, 'one background refresh of the index')
+  t.same((await app.inject('/logos')).json().items.map((l: { _id: string }) => l._id), [logo._id, hidden._id])
 })
