@@ -5,14 +5,14 @@
 // shared test machine would otherwise get 503s, which is under-pressure's job, not the cache's.
 import t from 'tap'
 import { createPostgresStore } from '../src/store/postgres.js'
-import { PG_URL, bearer, scaledEnv, startServer, token, type ServerProcess } from './helper.js'
+import { PG_URL, bearer, scaledEnv, startServer, token, type ServerProcess, type TestLike } from './helper.js'
 
 interface Logo { _id: string, title: string, totalVotes: number, version: number }
 interface Entry { l1: { version: number, floor: boolean, value?: Logo } | null, l2: { v: number, d?: Logo } | null }
 
 const json = async <T> (res: Response | Promise<Response>): Promise<T> => await (await res).json() as T
 
-async function replicas (t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+async function replicas (t: TestLike) {
   const env = await scaledEnv(t, { CACHE_TTL_MS: '600000', CACHE_DEBUG_ROUTES: 'true', RATE_LIMIT_MAX: '1000000', VOTE_RATE_LIMIT: '1000000', PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0' })
   const [a, b] = await Promise.all([startServer(t, env), startServer(t, env)])
   const store = await createPostgresStore({ connectionString: PG_URL, schema: env.DATABASE_SCHEMA! })
