@@ -62,7 +62,15 @@ export default fp(async function cachePlugin (fastify) {
   fastify.decorate('syncCache', cache)
   fastify.decorate('cacheStats', () => cache.stats())
 
-  const unsubscribe = fastify.bus.subscribe((message) => cache.apply(message.event))
+  // Never let a cache fault stop the bus from reaching the handlers after this one (the sync hub).
+  const unsubscribe = fastify.bus.subscribe((message) => {
+    try {
+      cache.apply(message.event)
+    } catch (err) {
+      log.error({ err, event: message.event.kind }, 'cache could not apply a bus event; forgetting L1')
+      cache.resync()
+    }
+  })
   const unresync = fastify.bus.onResync(() => cache.resync())
   fastify.addHook('onClose', async () => {
     unsubscribe()
