@@ -39,7 +39,7 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
           this.emit('welcome', frame)
           this.emit('user', frame.user)
           this.channels.subscribeAll()
-        } else if ((frame as { type: string }).type === 'authenticated') {
+        } else if (frame.type === 'authenticated') {
           // A new token took: channels refused for want of rights may be readable now.
           this.emit('user', this.conn.user)
           this.channels.retryRefused()

@@ -31,8 +31,6 @@ export interface ConnectionHooks {
 }
 
 const OPEN = 1
-/** The server's answer to a successful `auth` op. */
-interface AuthenticatedReply { type: 'authenticated', user: NonNullable<WelcomeFrame['user']> }
 /** CloseCode.unauthorized, checked against ../protocol.ts but not imported as a value: that
  * module builds the TypeBox schemas, which a browser bundle does not need. */
 const UNAUTHORIZED = 4001 satisfies typeof CloseCode.unauthorized
@@ -211,7 +209,7 @@ export class Connection {
     if (!frame || typeof frame !== 'object') return
     if (frame.type === 'welcome') this.welcome(frame as WelcomeFrame, startedAt, now)
     else if (frame.type === 'pong') this.heartbeat.pong(frame as PongFrame, now)
-    else if ((frame as { type: string }).type === 'authenticated') this.user = (frame as unknown as AuthenticatedReply).user
+    else if (frame.type === 'authenticated') this.user = frame.user
     this.hooks.frame(frame)
   }
 
