@@ -65,7 +65,7 @@ export default fp(async function cachePlugin (fastify) {
   // Never let a cache fault stop the bus from reaching the handlers after this one (the sync hub).
   const unsubscribe = fastify.bus.subscribe((message) => {
     try {
-      cache.apply(message.event)
+      cache.apply(message.event, message.origin === fastify.replicaId)
     } catch (err) {
       log.error({ err, event: message.event.kind }, 'cache could not apply a bus event; forgetting L1')
       cache.resync()

@@ -137,7 +137,9 @@ export function createLogoCache (opts: LogoCacheOptions) {
         const logos = await readStore('list', () => store.listLogos())
         const ids = logos.map((logo) => logo._id)
         await core.fillMany(logos.map((logo) => ({ key: cacheKeys.logo(logo._id), loaded: { version: logo.version, value: logo } })), generation, true)
-        if (l2 && l2Generation !== undefined && epoch === indexEpoch) await l2.setIfGeneration(cacheKeys.index, l2Generation, ids, indexTtlL2)
+        // The generation alone decides for L2 (the local epoch also moves when our own event
+        // arrives late, which says nothing about what L2 should hold).
+        if (l2 && l2Generation !== undefined) await l2.setIfGeneration(cacheKeys.index, l2Generation, ids, indexTtlL2)
         return keepIndex(epoch, ids)
       })().finally(() => { if (indexFlight === flight) indexFlight = null })
     }
@@ -187,10 +189,14 @@ export function createLogoCache (opts: LogoCacheOptions) {
       }
     },
 
-    /** A committed change from the bus (any replica, this one included): L1 only, by version. */
-    apply (event: BusEvent): void {
+    /**
+     * A committed change from the bus (any replica, this one included): L1 only, by version.
+     * `own`: this replica published it, so writeThrough already dropped the index; an index
+     * rebuilt since then was read after the commit and stays.
+     */
+    apply (event: BusEvent, own = false): void {
       for (const { key, change } of changesFor(event)) core.apply(key, change)
-      if (changesIndex(event)) dropIndex()
+      if (changesIndex(event) && !own) dropIndex()
     },
 
     /** The bus lost messages: forget L1 (L2 was written before each publish, so it is sound). */
