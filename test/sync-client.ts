@@ -73,6 +73,15 @@ export class SyncClient {
     return client
   }
 
+  /** The close, or a rejection after timeoutMs. */
+  closedWithin (timeoutMs = 10_000): Promise<{ code: number, reason: string }> {
+    let timer: NodeJS.Timeout | undefined
+    return Promise.race([
+      this.closed,
+      new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`not closed within ${timeoutMs} ms`)), timeoutMs) })
+    ]).finally(() => clearTimeout(timer))
+  }
+
   get isOpen (): boolean {
     return this.ws.readyState === WebSocket.OPEN
   }

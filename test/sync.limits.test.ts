@@ -14,7 +14,7 @@ t.test('heartbeats drop a peer that stops answering pings, and only that one', a
   const dead = await SyncClient.connect(t, ws, { autoPong: false })
   const alive = await SyncClient.connect(t, ws)
   t.equal(dead.frames[0].heartbeatMs, 150, 'the welcome announces the interval')
-  const { code } = await dead.closed
+  const { code } = await dead.closedWithin()
   t.equal(code, 1006, 'the silent peer was terminated')
   await sleep(400)
   await alive.barrier()
@@ -28,7 +28,7 @@ t.test('shutdown closes every client with 1001 before the app is closed', async 
   const codes: number[] = []
   for (const c of clients) void c.closed.then(({ code }) => codes.push(code))
   await app.close()
-  await Promise.all(clients.map((c) => c.closed))
+  await Promise.all(clients.map((c) => c.closedWithin()))
   t.same(codes, [1001, 1001, 1001], 'all got 1001')
   t.match((await clients[0].closed).reason, /shutting down/)
   t.equal(app.syncStats.connections, 0)
@@ -50,12 +50,15 @@ t.test('a slow consumer loses only superseded updates and ends at the current st
     for (const l of logos) await c.subscribe(`logos.${l._id}`)
   }
   slow.ws.pause()
-  const rounds = 40
-  for (let r = 0; r < rounds; r++) {
-    for (const l of logos) await app.logos.updateLogo(l._id, { title: `Slow ${l.title.split(' ')[1]} round ${r}` })
+  // Change everything until the server holds changes back for the paused client, then some more.
+  let rounds = 0
+  const started = Date.now()
+  while ((app.syncStats.superseded < 200 || rounds < 10) && Date.now() - started < 20_000) {
+    for (const l of logos) await app.logos.updateLogo(l._id, { title: `Slow ${l.title.split(' ')[1]} round ${rounds}` })
+    rounds++
   }
   const changes = rounds * logos.length * 2 // each on logos.<id> and on the list
-  t.ok(app.syncStats.superseded > 0, `superseded frames were dropped (${app.syncStats.superseded})`)
+  t.ok(app.syncStats.superseded >= 200, `superseded frames were dropped (${app.syncStats.superseded})`)
   slow.ws.resume()
   const stored = await app.store.listLogos()
   await slow.until(() => stored.every((l) => (slow.state.value(`logos.${l._id}`) as Logo | undefined)?.version === l.version && slow.state.list.get(l._id)?.version === l.version), 20_000, 'slow client caught up')
@@ -78,15 +81,17 @@ t.test('a consumer that stays behind is closed with 4009', async (t) => {
   await slow.subscribe('logos')
   for (const l of logos) await slow.subscribe(`logos.${l._id}`)
   slow.ws.pause()
-  // Keep it behind for well over SYNC_SLOW_CONSUMER_MS, then let it read: the close frame waits
-  // behind what was already buffered (the server gives it 5 s to get there).
+  // Change everything until the server holds changes back, keep it behind for well over
+  // SYNC_SLOW_CONSUMER_MS, then let it read: the close frame waits behind what was already
+  // buffered (the server gives it 5 s to get there).
   const started = Date.now()
-  for (let r = 0; Date.now() - started < 1500; r++) {
+  for (let r = 0; app.syncStats.superseded === 0 && Date.now() - started < 20_000; r++) {
     for (const l of logos) await app.logos.updateLogo(l._id, { title: `Behind ${r}` })
-    await sleep(20)
   }
+  t.ok(app.syncStats.superseded > 0, 'the server is holding changes back')
+  await sleep(1000)
   slow.ws.resume()
-  const closed = await slow.closed
+  const closed = await slow.closedWithin()
   t.equal(closed.code, 4009, 'closed with 4009')
   t.match(closed.reason, /too slow/)
   for (let i = 0; i < 100 && !app.syncStats.disconnects['4009']; i++) await sleep(20)
@@ -145,7 +150,7 @@ t.test('a client that keeps sending garbage is closed; binary frames are refused
   client.ws.send(Buffer.from([1, 2, 3]), { binary: true })
   t.match(await client.waitFor((f) => f.code === 'bad_request'), { message: /text/ })
   for (let i = 0; i < 10; i++) client.send('nope')
-  t.equal((await client.closed).code, 1008)
+  t.equal((await client.closedWithin()).code, 1008)
 })
 
 t.test('stats count connections, frames, outcomes and closes; observers get samples', async (t) => {
@@ -170,7 +175,7 @@ t.test('stats count connections, frames, outcomes and closes; observers get samp
   t.ok(samples.fanout >= 1 && samples.delivery >= 1 && samples.frameOut > 3)
   t.equal(new Set(clients.map((c) => c.raw.at(-1))).size, 1, 'the same bytes to all three')
   clients[0].close()
-  await clients[0].closed
+  await clients[0].closedWithin()
   await sleep(50)
   t.equal(app.syncStats.connections, 2)
   t.equal(app.syncStats.disconnects['1005'] ?? app.syncStats.disconnects['1000'], 1, 'the close is counted by code')

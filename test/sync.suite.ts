@@ -21,8 +21,13 @@ export interface SyncCluster {
   store: Store
 }
 
-/** Limits the suite is written against; both modes start their servers with them. */
+/**
+ * Limits the suite is written against; both modes start their servers with them. Load shedding
+ * is off: the burst and parallel test files load a 2-CPU box on purpose, and a 503 from the
+ * pressure check would test that plugin, not /sync.
+ */
 export const SUITE_ENV = {
+  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
   SYNC_CONFLATE_MS: '50',
   SYNC_RATE_LIMIT: '40',
   SYNC_MAX_SUBSCRIPTIONS: '6',
@@ -150,7 +155,7 @@ export function syncSuite (t: Test, cluster: () => SyncCluster): void {
     for (const ch of channels) await before.subscribe(ch)
     const held = new Map(channels.map((ch) => [ch, before.state.version(ch)]))
     before.close()
-    await before.closed
+    await before.closedWithin()
 
     // While it is away: votes (its own too), an edit, a deletion, a new logo, a new deadline.
     await pool(Array.from({ length: 30 }, (_, i) => `away-voter-${i}`), 8, (sub) => vote(c.writer, keep._id, sub))
@@ -199,22 +204,29 @@ export function syncSuite (t: Test, cluster: () => SyncCluster): void {
       await res.arrayBuffer()
       if (res.status !== 200) throw new Error(`vote ${i}: ${res.status}`)
     })
-    t.comment(`2,000 votes in ${Date.now() - started} ms`)
+    const burstMs = Date.now() - started
+    t.comment(`2,000 votes in ${burstMs} ms`)
+    // Conflation sends at most one count per window per replica (plus the one that closes it).
+    const maxFrames = Math.ceil((Date.now() - started) / Number(SUITE_ENV.SYNC_CONFLATE_MS)) + 2
     const stored = (await c.store.getLogo(logo._id))!
     t.equal(stored.totalVotes, 2000, 'stored count')
     for (const { name, client } of watchers) {
-      await client.until(() => client.state.value(votes) === 2000, 10_000, `${name} reached 2000`)
+      // The count channel, logos.<id> and the list all end at the stored logo (after a version gap
+      // between replicas, logos.<id> and the list converge through a re-read: allow for it).
+      await client.until(() => client.state.value(votes) === 2000 &&
+        client.state.version(`logos.${logo._id}`) === stored.version && client.state.list.get(logo._id)?.version === stored.version, 10_000, `${name} reached 2000`)
       await client.barrier()
       const counts = client.on(votes, 'updated').map((f) => f.data as number)
       t.equal(counts.at(-1), stored.totalVotes, `${name}: last count is the stored count`)
       t.ok(counts.every((n, i) => i === 0 || n >= counts[i - 1]), `${name}: counts never went down`)
       const versions = client.on(votes, 'updated').map((f) => f.version as number)
       t.ok(versions.every((v, i) => i === 0 || v > versions[i - 1]), `${name}: versions only went up`)
-      t.ok(counts.length < 200, `${name}: ${counts.length} frames for 2,000 votes`)
+      t.ok(counts.length <= maxFrames, `${name}: ${counts.length} count frames, at most one per ${SUITE_ENV.SYNC_CONFLATE_MS} ms window (${maxFrames})`)
+      t.ok(counts.length < 500, `${name}: far fewer frames (${counts.length}) than votes (2,000)`)
       t.comment(`${name}: ${counts.length} count frames, ${client.on('logos', 'votes').length} list batches for 2,000 votes`)
       t.same(client.state.value(`logos.${logo._id}`), stored, `${name}: logos.<id> ends at the stored logo`)
       t.same(client.state.list.get(logo._id), stored, `${name}: the list item ends at the stored logo`)
-      t.ok(client.on('logos', 'votes').length < 200, `${name}: list vote batches are conflated too`)
+      t.ok(client.on('logos', 'votes').length <= maxFrames, `${name}: list vote batches are conflated too`)
     }
   })
 
@@ -253,26 +265,26 @@ export function syncSuite (t: Test, cluster: () => SyncCluster): void {
 
     const big = await SyncClient.connect(t, e.ws)
     big.send({ op: 'ping', id: 'x'.repeat(3000) })
-    t.equal((await big.closed).code, 1009, 'a frame over SYNC_MAX_FRAME_BYTES closes with 1009')
+    t.equal((await big.closedWithin()).code, 1009, 'a frame over SYNC_MAX_FRAME_BYTES closes with 1009')
 
     const flood = await SyncClient.connect(t, e.ws)
     for (let i = 0; i < 120; i++) flood.send({ op: 'ping', id: i })
     const limited = await flood.waitFor((f) => f.code === 'rate_limited')
     t.match(limited, { type: 'error', code: 'rate_limited' }, 'rate_limited first')
-    t.equal((await flood.closed).code, 4008, 'then 4008 as it goes on')
+    t.equal((await flood.closedWithin()).code, 4008, 'then 4008 as it goes on')
     t.ok(flood.frames.filter((f) => f.type === 'pong').length <= 40, 'frames over the limit were not answered')
 
     const badToken = await SyncClient.open(t, e.ws, { token: 'not-a-jwt' })
-    t.equal((await badToken.closed).code, 4001, 'an invalid token at the handshake closes with 4001')
+    t.equal((await badToken.closedWithin()).code, 4001, 'an invalid token at the handshake closes with 4001')
     const forged = await SyncClient.open(t, e.ws, { token: await token('mallory', 'admin', { secret: 'some-other-secret-of-length' }) })
-    t.equal((await forged.closed).code, 4001, 'a token signed with another secret closes with 4001')
+    t.equal((await forged.closedWithin()).code, 4001, 'a token signed with another secret closes with 4001')
 
     const expiring = await SyncClient.connect(t, e.ws, { token: await token('carol', 'user', { expiresIn: 1500 }) })
     await expiring.subscribe('users.carol.votes')
     const refreshed = await SyncClient.connect(t, e.ws, { token: await token('dave', 'user', { expiresIn: 1500 }) })
     refreshed.send({ op: 'auth', token: await token('dave'), id: 'r' })
     t.match(await refreshed.waitFor((f) => f.id === 'r'), { type: 'authenticated', user: { sub: 'dave', role: 'user' } }, 'in-band refresh acknowledged')
-    const expired = await expiring.closed
+    const expired = await expiring.closedWithin()
     t.equal(expired.code, 4001, 'an expired token closes with 4001')
     t.match(expiring.frames.at(-1), { type: 'error', code: 'unauthorized' }, 'after saying why')
     await refreshed.barrier()

@@ -69,3 +69,14 @@ export function mergeVotesBatches (older: Broadcast, newer: Broadcast): Broadcas
   }
   return makeBroadcast(newer.channel, 'votes', null, merged, { key: newer.key })
 }
+
+/**
+ * Which of two broadcasts with the same key a client still needs: the later one, unless it is
+ * older than the one held (list items can arrive out of order across replicas); two vote
+ * batches merge.
+ */
+export function keepNewer (held: Broadcast, b: Broadcast): Broadcast {
+  if (held.type === 'votes' && b.type === 'votes') return mergeVotesBatches(held, b)
+  if (held.version !== null && b.version !== null && b.version < held.version) return held
+  return b
+}

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { WebSocket } from 'ws'
 import type { AuthUser } from '../../plugins/auth.js'
 import { CloseCode, type ServerFrame } from '../protocol.js'
-import { filterVotesBatch, listVotesKey, mergeVotesBatches, type Broadcast } from './broadcast.js'
+import { filterVotesBatch, keepNewer, listVotesKey, type Broadcast } from './broadcast.js'
 import type { Channel } from './channels.js'
 import { encodeFrame } from './frames.js'
 import type { SyncStats } from './stats.js'
@@ -24,9 +24,9 @@ export interface Subscription {
   versioned: boolean
   /** Highest version sent (or the client's, when its `since` was current). */
   version: number | null
-  /** True while the snapshot is being read: changes wait in `buffered`, in arrival order. */
+  /** True while the snapshot is being read: changes wait in `buffered`, newest per key. */
   loading: boolean
-  buffered: Broadcast[]
+  buffered: Map<string, Broadcast>
   /** Whole channels: the serial read the snapshot came from. */
   snapshotSeq: number
 }
@@ -86,7 +86,10 @@ export class SyncConnection {
     const sub = this.subs.get(b.channel)
     if (!sub) return
     if (sub.loading) {
-      sub.buffered.push(b)
+      // Bounded by the channel's keys (one per list item at most), whatever the burst.
+      const held = sub.buffered.get(b.key)
+      sub.buffered.delete(b.key)
+      sub.buffered.set(b.key, held ? keepNewer(held, b) : b)
       return
     }
     if (sub.versioned && b.version !== null) {
@@ -123,8 +126,8 @@ export class SyncConnection {
     const held = this.backlog.get(b.key)
     if (held) {
       this.backlog.delete(held.key)
-      if (b.type === 'votes' && held.type === 'votes') b = mergeVotesBatches(held, b)
-      else this.stats.superseded++
+      b = keepNewer(held, b)
+      if (b.type !== 'votes') this.stats.superseded++
     }
     if (b.itemId !== undefined && b.version !== null) {
       // A whole item supersedes held vote counts for it that are not newer.

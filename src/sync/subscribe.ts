@@ -30,7 +30,7 @@ export async function subscribe (hub: SyncHub, conn: SyncConnection, frame: Subs
 
   // Subscribed from now on, so no change is missed while the state is read; changes wait in
   // `buffered` until the state has been sent. A repeat subscribe starts over (a resync).
-  const sub: Subscription = { channel, versioned: !isWholeChannel(channel), version: null, loading: true, buffered: [], snapshotSeq: 0 }
+  const sub: Subscription = { channel, versioned: !isWholeChannel(channel), version: null, loading: true, buffered: new Map(), snapshotSeq: 0 }
   conn.subs.set(name, sub)
   conn.forget(name)
   hub.join(name, conn)
@@ -71,8 +71,8 @@ export async function subscribe (hub: SyncHub, conn: SyncConnection, frame: Subs
   hub.stats.resync(outcome)
 
   sub.loading = false
-  const buffered = sub.buffered
-  sub.buffered = []
+  const buffered = [...sub.buffered.values()]
+  sub.buffered.clear()
   for (const b of buffered) {
     const kept = keep(b)
     if (kept) conn.deliver(kept)
