@@ -87,9 +87,20 @@ export class ChangeFeed {
     if (!this.pending.has(id)) this.pending.set(id, publishedAt)
     if (this.timer || this.immediate) return
     if (this.conflateMs > 0) {
-      this.timer = setTimeout(() => this.flush(), this.conflateMs)
+      this.timer = setTimeout(() => this.safeFlush(), this.conflateMs)
     } else {
-      this.immediate = setImmediate(() => this.flush())
+      this.immediate = setImmediate(() => this.safeFlush())
+    }
+  }
+
+  /** A timer callback must never throw: that would take the process down with it. */
+  private safeFlush (): void {
+    try {
+      this.flush()
+    } catch (err) {
+      this.timer = undefined
+      this.immediate = undefined
+      this.target.warn({ err }, 'conflated vote fanout failed')
     }
   }
 

@@ -6,13 +6,18 @@ import type { SyncConnection } from './connection.js'
 
 const BACKLOG_CHECK_MS = 25
 
+/** Timer callbacks must never throw (it would take the process down); a socket error is not worth it. */
+function guard (fn: () => void): void {
+  try { fn() } catch { /* a socket that failed mid-call closes itself and is cleaned up on 'close' */ }
+}
+
 export class Liveness {
   private heartbeat: NodeJS.Timeout | undefined
   private backlogTimer: NodeJS.Timeout | undefined
   private readonly behind = new Set<SyncConnection>()
 
   constructor (private readonly connections: ReadonlySet<SyncConnection>, heartbeatMs: number) {
-    this.heartbeat = setInterval(() => this.beat(), heartbeatMs)
+    this.heartbeat = setInterval(() => guard(() => this.beat()), heartbeatMs)
     this.heartbeat.unref()
   }
 
@@ -33,7 +38,7 @@ export class Liveness {
   watch (conn: SyncConnection): void {
     this.behind.add(conn)
     if (this.backlogTimer) return
-    this.backlogTimer = setInterval(() => this.drain(), BACKLOG_CHECK_MS)
+    this.backlogTimer = setInterval(() => guard(() => this.drain()), BACKLOG_CHECK_MS)
     this.backlogTimer.unref()
   }
 
