@@ -123,7 +123,7 @@ export default async function cacheL1 (opts: BenchOptions): Promise<BenchReport>
       '| comparison (median of per-round ratios) | ratio | target |',
       '|---|---|---|',
       `| \`GET /logos/:id\` from L1 / bare route in the same app | **${cachePath.toFixed(3)}** | ≥ ${TARGET}: ${cachePath >= TARGET ? 'met' : 'NOT met'} |`,
-      `| \`GET /logos/:id\` from L1 / bare \`Fastify()\` server | **${vsBare.toFixed(3)}** | ≥ ${TARGET}: ${vsBare >= TARGET ? 'met' : 'not met'} (see below) |`,
+      `| \`GET /logos/:id\` from L1 / bare \`Fastify()\` server | **${vsBare.toFixed(3)}** | ≥ ${TARGET}: ${vsBare >= TARGET ? 'met' : 'not met'} (see the split below) |`,
       `| split 1: bare route in the same app / bare \`Fastify()\` (the app's global plugins) | ${stackVsBare.toFixed(3)} | — |`,
       `| split 2: same route definition returning a constant / bare route in the same app (params validation, response schema, ETag) | ${routeVsBaseline.toFixed(3)} | — |`,
       `| split 3: \`GET /logos/:id\` from L1 / the same route returning a constant (the service and the L1 read) | ${cacheVsRoute.toFixed(3)} | — |`,

@@ -4,7 +4,7 @@
 // BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_CONNECTIONS, BENCH_ROUNDS override the defaults;
 // pass scenario names (e.g. `npm run bench -- cache-l1`) to run only those.
 import { readdirSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { ROOT, type BenchOptions, type BenchReport } from './lib.js'
@@ -28,6 +28,7 @@ const scenarios = readdirSync(dir)
   .filter((f) => only.length === 0 || only.includes(f.replace(/\.bench\.ts$/, '')))
   .sort()
 
+const loadBefore = loadavg()[0]
 const reports: BenchReport[] = []
 for (const file of scenarios) {
   const mod = await import(pathToFileURL(join(dir, file)).href) as { default: (o: BenchOptions) => Promise<BenchReport> }
@@ -42,7 +43,8 @@ writeFileSync(join(dir, 'RESULTS.md'), [
   '# Benchmark results',
   '',
   `Written by \`npm run bench\` on ${new Date().toISOString()}: Node ${process.version}, ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}.`,
-  'Absolute numbers depend on the machine (and on whatever else it was running); the ratios are what to compare.',
+  `Load average (1 min) ${loadBefore.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end. Absolute numbers depend on the machine ` +
+    '(and on whatever else it was running); the ratios are what to compare, and on a busy machine server CPU per request is the steadier measure.',
   '',
   ...reports.map((r) => r.markdown)
 ].join('\n'))
