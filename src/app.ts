@@ -1,6 +1,5 @@
 // The app as a composition of plugins. Tests build exactly this; src/server.ts only listens.
 import sensible from '@fastify/sensible'
-import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance } from 'fastify'
 import authPlugin from '../plugins/auth.js'
 import busPlugin from '../plugins/bus.js'
@@ -15,6 +14,7 @@ import servicePlugin from '../plugins/service.js'
 import storePlugin from '../plugins/store.js'
 import syncPlugin from '../plugins/sync.js'
 import swaggerPlugin from '../plugins/swagger.js'
+import webPlugin from '../plugins/web.js'
 import authRoutes from '../routes/auth.js'
 import healthRoutes from '../routes/health.js'
 import logoRoutes from '../routes/logos.js'
@@ -24,6 +24,7 @@ import votingRoutes from '../routes/voting.js'
 import type { Config } from './config.js'
 import { installErrorHandler } from './errors.js'
 import { loggerOptions } from './logger.js'
+import { validatorCompiler } from './validation.js'
 
 export type { Config } from './config.js'
 export { loadConfig } from './config.js'
@@ -47,7 +48,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     forceCloseConnections: true,
     return503OnClosing: true
   })
-  app.setValidatorCompiler(TypeBoxValidatorCompiler)
+  app.setValidatorCompiler(validatorCompiler)
   installErrorHandler(app)
 
   await app.register(configPlugin, { config })
@@ -71,5 +72,6 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(voteRoutes)
   await app.register(votingRoutes)
   await app.register(syncRoutes)
+  await app.register(webPlugin) // the demo page at `/`: a catch-all GET, every API route above is more specific
   return app
 }

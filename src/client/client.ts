@@ -48,7 +48,8 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
       down: () => this.channels.socketDown(),
       status: (status, info) => this.emit('status', status, info),
       error: (err) => this.emit('error', err),
-      sent: (frame) => this.emit('send', frame as unknown as Record<string, unknown>)
+      sent: (frame) => this.emit('send', frame as unknown as Record<string, unknown>),
+      clock: (offsetMs) => this.emit('clock', offsetMs)
     })
     this.channels = new ChannelSet({
       ready: () => this.conn.status === 'open',

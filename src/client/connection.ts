@@ -28,6 +28,8 @@ export interface ConnectionHooks {
   status (status: ConnectionStatus, info: { closeCode?: number, retryInMs?: number }): void
   error (err: SyncError): void
   sent (frame: ClientFrame): void
+  /** The estimate of the server's clock moved. */
+  clock (offsetMs: number): void
 }
 
 const OPEN = 1
@@ -42,7 +44,7 @@ export class Connection {
   status: ConnectionStatus = 'idle'
   user: WelcomeFrame['user'] = null
   connectionId: string | null = null
-  readonly clock = new ServerClock()
+  readonly clock: ServerClock
 
   private socket: WebSocketLike | null = null
   /** Bumped for every socket, so events of a replaced one are ignored. */
@@ -59,6 +61,7 @@ export class Connection {
     { retry: undefined, connect: undefined, refresh: undefined }
 
   constructor (private readonly opts: ConnectionOptions, private readonly hooks: ConnectionHooks) {
+    this.clock = new ServerClock((offsetMs) => hooks.clock(offsetMs))
     this.outbox = new Outbox(opts.maxFramesPerSecond)
     this.heartbeat = new Heartbeat({
       send: (frame) => this.send(frame),

@@ -54,6 +54,9 @@ export function refreshDelay (expiresAt: number, now: number, marginMs: number):
  * The sample with the shortest round trip wins for a while, since it bounds the error best.
  */
 export class ServerClock {
+  /** `onChange` hears of a new estimate (countdowns re-render with it). */
+  constructor (private readonly onChange: (offsetMs: number) => void = () => {}) {}
+
   private offset = 0
   private bestRtt = Number.POSITIVE_INFINITY
   private bestAt = 0
@@ -66,9 +69,11 @@ export class ServerClock {
     // Older samples lose their edge after a minute: clocks drift and networks change.
     const stale = receivedAt - this.bestAt > 60_000
     if (rtt <= this.bestRtt || stale) {
+      const before = this.offset
       this.offset = serverTime - (sentAt + receivedAt) / 2
       this.bestRtt = rtt
       this.bestAt = receivedAt
+      if (Math.abs(this.offset - before) >= 1) this.onChange(this.offset)
     }
   }
 

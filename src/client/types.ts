@@ -115,6 +115,8 @@ export interface ClientEvents {
   /** Who the connection acts as: on every welcome and after an in-band `auth` took. */
   user: (user: WelcomeFrame['user']) => void
   error: (error: SyncError) => void
+  /** The estimate of the server's clock changed (offset in ms: server minus local). */
+  clock: (offsetMs: number) => void
   /** Every frame received (debugging, tests). */
   frame: (frame: ServerFrame) => void
   /** Every frame sent (debugging, tests). */

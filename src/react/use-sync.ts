@@ -112,14 +112,22 @@ export function useSyncStatus (): ConnectionStatus {
   return useSyncExternalStore(subscribe, get, get)
 }
 
-/** The server's clock (ms since epoch), ticking every `tickMs`: for countdowns. */
+/**
+ * The server's clock (ms since epoch) for countdowns: re-renders every `tickMs` and whenever
+ * the estimate of the server's clock changes, and reads the clock at render time, so a render
+ * caused by anything else is never behind either.
+ */
 export function useServerTime (tickMs = 1_000): number {
   const client = useSyncClient()
-  const [now, setNow] = useState(() => client.serverNow())
+  const [, setTick] = useState(0)
   useEffect(() => {
-    setNow(client.serverNow())
-    const timer = setInterval(() => setNow(client.serverNow()), tickMs)
-    return () => clearInterval(timer)
+    const bump = () => setTick((n) => n + 1)
+    const timer = setInterval(bump, tickMs)
+    const off = client.on('clock', bump)
+    return () => {
+      clearInterval(timer)
+      off()
+    }
   }, [client, tickMs])
-  return now
+  return client.serverNow()
 }
