@@ -25,7 +25,6 @@ import type { Config } from './config.js'
 import { installErrorHandler } from './errors.js'
 import { loggerOptions } from './logger.js'
 import { validatorCompiler } from './validation.js'
-import { validatorCompiler } from './validation.js'
 
 export type { Config } from './config.js'
 export { loadConfig } from './config.js'
