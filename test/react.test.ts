@@ -1,0 +1,87 @@
+// logo-sync/react: server rendering in Node (initialData, fallbackData, the provider), and the
+// hook's REST fallback in a real browser: with the WebSocket refused (a proxy that drops
+// upgrades), `refreshInterval` keeps the page's counts fresh over HTTP; once the socket is let
+// through, the page goes live.
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromium } from 'playwright-core'
+import { createElement as h } from 'react'
+import { renderToString } from 'react-dom/server'
+import { test } from 'tap'
+import { LogoSyncClient, type Logo } from '../src/client/index.js'
+import { SyncProvider, useSync } from '../src/react/index.js'
+import { ROOT, startServer, tempDir } from './helper.js'
+
+const logo: Logo = {
+  _id: 'l1', title: 'Server-rendered', imageUrl: 'https://example.com/x.png', totalVotes: 7, version: 3,
+  createdAt: '2025-01-01T00:00:00.000Z', updatedAt: '2025-01-01T00:00:00.000Z'
+}
+
+test('server rendering: initialData and fallbackData show before any socket exists', async (t) => {
+  const client = new LogoSyncClient({ url: 'ws://127.0.0.1:9/sync', autoConnect: false })
+  t.teardown(() => client.close())
+  function Card () {
+    const { data: shown, status } = useSync<Logo>('logos', logo._id, { initialData: logo })
+    const { data: votes } = useSync<number>(`logos.${logo._id}.votes`, undefined, { fallbackData: logo.totalVotes })
+    const { data: deadline } = useSync<string>('voting.deadline')
+    return h('div', null, `${shown.title}|${votes}|${deadline ?? 'none'}|${status}`)
+  }
+  const html = renderToString(h(SyncProvider, { client }, h(Card)))
+  t.match(html, /Server-rendered\|7\|none\|idle/)
+  t.equal(client.status, 'idle', 'rendering on the server opens no socket')
+})
+
+test('useSync outside a SyncProvider says what is missing', async (t) => {
+  function Lonely () {
+    useSync('logos')
+    return null
+  }
+  t.throws(() => renderToString(h(Lonely)), /SyncProvider/)
+})
+
+const CHROMIUM = '/usr/bin/chromium'
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+test('with the WebSocket refused, refreshInterval keeps counts fresh over REST; then the socket takes over', { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, async (t) => {
+  const built = spawnSync(process.execPath, [join(ROOT, 'scripts/ensure-build.mjs'), '--web'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 })
+  t.equal(built.status, 0, `demo page built: ${built.stdout}${built.stderr}`)
+  const server = await startServer(t, { DATA_DIR: tempDir(t), SEED_DEMO_DATA: 'true', JWT_SECRET: undefined, PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0' })
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 })
+  t.teardown(() => browser.close())
+  const context = await browser.newContext()
+  await context.route('**/*', (route) => (new URL(route.request().url()).hostname === '127.0.0.1' ? route.continue() : route.abort()))
+  let blocked = true
+  let upgrades = 0
+  await context.routeWebSocket(/\/sync/, (ws) => {
+    upgrades++
+    if (blocked) ws.close({ code: 1011, reason: 'blocked by the test' })
+    else ws.connectToServer()
+  })
+  const page = await context.newPage()
+  const errors: string[] = []
+  page.on('pageerror', (err) => errors.push(err.message))
+  await page.goto(server.http)
+  await page.waitForSelector('.logo-card >> nth=5', { timeout: 15_000 })
+  await page.waitForSelector('[data-testid=status][data-status=reconnecting]', { timeout: 10_000 })
+  t.pass('the socket is refused: not live')
+  const id = (await page.locator('.logo-card').first().getAttribute('data-logo-id'))!
+
+  // Someone votes elsewhere; without a socket the card's refreshInterval (2 s) must show it.
+  const { token } = await (await fetch(`${server.http}/auth/dev-token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sub: 'zoe' }) })).json() as { token: string }
+  const voted = await fetch(`${server.http}/logos/${id}/votes`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
+  t.equal(voted.status, 200)
+  const count = () => page.locator(`[data-logo-id="${id}"] [data-testid=vote-count]`).textContent()
+  await page.waitForFunction((id) => document.querySelector(`[data-logo-id="${id}"] [data-testid=vote-count]`)?.textContent === '1', id, { timeout: 6_000 })
+  t.equal(await count(), '1', 'the count arrived over REST polling')
+  t.ok(upgrades >= 1, `the page kept trying the socket (${upgrades} attempts so far)`)
+
+  // The socket is let through: "Retry now" (or the next backoff) brings the page live.
+  blocked = false
+  await page.click('text=Retry now')
+  await page.waitForSelector('[data-testid=status][data-status=open]', { timeout: 15_000 })
+  await fetch(`${server.http}/logos/${id}/votes`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })
+  await page.waitForFunction((id) => document.querySelector(`[data-logo-id="${id}"] [data-testid=vote-count]`)?.textContent === '0', id, { timeout: 3_000 })
+  t.pass('live over the socket again')
+  t.same(errors, [], 'no uncaught errors')
+})
