@@ -73,6 +73,8 @@ export function testConfig (t: TestLike, env: Env = {}): Config {
     SEED_DEMO_DATA: 'false',
     HOST: '127.0.0.1',
     PORT: '0',
+    // A loaded 2-core test box lags its event loop: no load shedding unless a test asks for it.
+    PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
     ...env
   })
 }
@@ -162,6 +164,7 @@ export async function startServer (t: TestLike, env: Env = {}, opts: { port?: nu
       HOST: '127.0.0.1',
       PORT: String(port),
       SEED_DEMO_DATA: 'false',
+      PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
       ...env
     }),
     stdio: ['ignore', 'pipe', 'pipe']
