@@ -9,7 +9,7 @@
 // "Older" compares modification times: the newest source file against the build's output.
 // Concurrent runs (parallel tests) take a lock directory, so only one builds at a time.
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -34,7 +34,9 @@ const parts = [
     output: 'dist/web/index.html',
     sources: ['web', 'src/client', 'src/react', 'package-lock.json'],
     tool: VITE,
-    args: ['build', '--config', 'web/vite.config.ts', '--logLevel', 'warn']
+    // Built next door, then swapped in: a running server never sees a half-emptied dist/web.
+    args: ['build', '--config', 'web/vite.config.ts', '--logLevel', 'warn', '--emptyOutDir', '--outDir', join(ROOT, 'dist/.web-next')],
+    after: swapWeb
   }
 ].filter((p) => !webOnly || p.name === 'web')
 
@@ -60,6 +62,16 @@ function stale (part) {
   const output = join(ROOT, part.output)
   if (!existsSync(output)) return 'missing'
   return newest(part.sources) > statSync(output).mtimeMs ? 'older than its sources' : null
+}
+
+function swapWeb () {
+  const next = join(ROOT, 'dist/.web-next')
+  const current = join(ROOT, 'dist/web')
+  const old = join(ROOT, 'dist/.web-old')
+  rmSync(old, { recursive: true, force: true })
+  if (existsSync(current)) renameSync(current, old)
+  renameSync(next, current)
+  rmSync(old, { recursive: true, force: true })
 }
 
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
@@ -102,6 +114,7 @@ function build (part, why) {
     console.error(`ensure-build: ${part.name} build failed (exit ${run.status ?? run.signal})`)
     process.exit(run.status ?? 1)
   }
+  part.after?.()
 }
 
 withLock(() => {
