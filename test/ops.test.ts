@@ -208,6 +208,9 @@ t.test('tokens never reach the logs', async (t) => {
   await client.closed
   await new Promise((r) => setTimeout(r, 100))
   t.match(logs, /"url":"\/sync\?token=\[REDACTED\]"/, 'the /sync upgrade is logged, token redacted')
+  const lines = logs.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+  t.match(lines.find((l) => l.msg === 'sync connection opened'), { level: 20, user: 'alice', role: 'admin' }, 'connection open logged at debug with the user')
+  t.match(lines.find((l) => l.msg === 'sync connection closed'), { level: 20, user: 'alice', code: Number, durationMs: Number }, 'close logged with code and duration')
   t.notOk(logs.includes(secretToken), 'no token in any log line')
   t.notOk(logs.includes(secretToken.split('.')[2]), 'not even its signature')
   t.notOk(logs.includes(JWT_SECRET), 'the secret is never logged')

@@ -40,6 +40,8 @@ export const MAX_BAD_FRAMES = 10
 
 export class SyncConnection {
   readonly id = randomUUID()
+  /** performance.now() at open, for the connection's duration in the close log line. */
+  readonly openedAt = performance.now()
   user: (AuthUser & { exp?: number }) | null = null
   readonly subs = new Map<string, Subscription>()
   /** Cleared on every server ping, set by the pong (or any frame). */

@@ -117,6 +117,7 @@ export class SyncHub {
         return conn
       }
     }
+    this.log.debug({ connectionId: conn.id, user: user?.sub ?? null, role: user?.role ?? null }, 'sync connection opened')
     conn.send({
       type: 'welcome',
       connectionId: conn.id,
@@ -136,6 +137,7 @@ export class SyncHub {
     this.liveness.forget(conn)
     this.stats.connection(false)
     this.stats.disconnect(conn.closeCode ?? code)
+    this.log.debug({ connectionId: conn.id, user: conn.user?.sub ?? null, code: conn.closeCode ?? code, durationMs: Math.round(performance.now() - conn.openedAt) }, 'sync connection closed')
   }
 
   /** Inbound rate limit; false means drop the frame (and maybe the connection). */
