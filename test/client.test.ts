@@ -228,3 +228,33 @@ test('a vote applies its own result to the channels held at once', async (t) => 
   t.equal(c.get<Logo[]>('logos')![0].totalVotes, 1)
   t.same(c.get('users.gina.votes'), [logo._id])
 })
+
+test('revalidate reads each channel over REST, and versions still win', async (t) => {
+  const { app, ws } = await listen(t, NO_SHEDDING)
+  const [kept, gone] = [await createLogo(app, 'kept'), await createLogo(app, 'gone')]
+  await app.inject({ method: 'POST', url: `/logos/${kept._id}/votes`, headers: bearer(await token('hal')) })
+  await app.inject({ method: 'DELETE', url: `/logos/${gone._id}`, headers: await admin() })
+  const c = newClient(t, ws, { getToken: () => token('hal'), autoConnect: false })
+  const channels = ['logos', `logos.${kept._id}`, `logos.${kept._id}.votes`, 'voting.deadline', 'users.hal.votes', `logos.${gone._id}`]
+  for (const ch of channels) await c.revalidate(ch)
+  t.same(c.get<Logo[]>('logos')!.map((l) => l._id), [kept._id])
+  t.equal(c.get<Logo>(`logos.${kept._id}`)!.totalVotes, 1)
+  t.equal(c.getState(`logos.${kept._id}`).version, 2, 'at the stored version')
+  t.equal(c.get<number>(`logos.${kept._id}.votes`), 1)
+  t.equal(c.get('voting.deadline'), null)
+  t.same(c.get('users.hal.votes'), [kept._id])
+  t.equal(c.getState(`logos.${gone._id}`).status, 'deleted', 'a 404 marks the logo deleted')
+  t.equal(await c.revalidate('users.someone-else.votes'), undefined, "another user's private channel is not read with this token")
+  t.equal(c.getState('users.someone-else.votes').status, 'pending')
+
+  // A REST answer older than what is held changes nothing.
+  const seen: number[] = []
+  c.subscribe<number>(`logos.${kept._id}.votes`, (n) => seen.push(n))
+  await new Promise((r) => setImmediate(r))
+  const held = c.getState(`logos.${kept._id}.votes`)
+  c.prime(`logos.${kept._id}.votes`, 99)
+  t.equal(c.getState(`logos.${kept._id}.votes`), held, 'prime never overwrites what is held')
+  await c.revalidate(`logos.${kept._id}.votes`)
+  t.equal(c.getState(`logos.${kept._id}.votes`), held, 'same version: same state object')
+  t.same(seen, [1], 'the callback heard the held value once, nothing for the no-op')
+})
