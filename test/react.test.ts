@@ -83,5 +83,22 @@ test('with the WebSocket refused, refreshInterval keeps counts fresh over REST; 
   await fetch(`${server.http}/logos/${id}/votes`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })
   await page.waitForFunction((id) => document.querySelector(`[data-logo-id="${id}"] [data-testid=vote-count]`)?.textContent === '0', id, { timeout: 3_000 })
   t.pass('live over the socket again')
+
+  // Signing in switches the live connection's identity in-band; signing out reconnects anonymously.
+  await page.fill('#name', 'yara')
+  await page.click('form button[type=submit]')
+  await page.waitForSelector('[data-testid=signed-in]')
+  const button = page.locator(`[data-logo-id="${id}"] button`)
+  await page.waitForFunction((id) => document.querySelector(`[data-logo-id="${id}"] button`)?.textContent === 'Vote', id)
+  await button.click()
+  await page.waitForFunction((id) => /Voted/.test(document.querySelector(`[data-logo-id="${id}"] button`)?.textContent ?? ''), id, { timeout: 5_000 })
+  t.equal(await page.evaluate(() => (window as unknown as { logoSync: LogoSyncClient }).logoSync.user?.sub), 'yara', 'the connection acts as the signed-in user')
+  await page.click('text=Sign out')
+  await page.waitForFunction((id) => document.querySelector(`[data-logo-id="${id}"] button`)?.textContent === 'Sign in to vote', id, { timeout: 5_000 })
+  await page.waitForFunction(() => {
+    const c = (window as unknown as { logoSync: LogoSyncClient }).logoSync
+    return c.status === 'open' && c.user === null
+  }, null, { timeout: 15_000 })
+  t.pass('live and anonymous again after signing out')
   t.same(errors, [], 'no uncaught errors')
 })

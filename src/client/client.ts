@@ -115,8 +115,11 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
     entry.callbacks.add(cb)
     this.channels.retain(entry)
     if (entry.state.status !== 'pending') {
-      const { data, version } = entry.state
-      queueMicrotask(() => { if (entry.callbacks.has(cb)) cb(data, { channel, type: 'snapshot', version }) })
+      // Read when delivered, not now: a change applied in between must not be undone by this replay.
+      queueMicrotask(() => {
+        const { data, version } = entry.state
+        if (entry.callbacks.has(cb)) cb(data, { channel, type: 'snapshot', version })
+      })
     }
     return () => {
       if (entry.callbacks.delete(cb)) this.channels.release(entry)
