@@ -37,14 +37,14 @@ export function resetLiveMemo (memo: ListMemo): void {
 
 const MAX_TOMBSTONES = 1000
 
-const ready = <T>(_state: ChannelState, data: T, version: number | null): ChannelState<T> =>
+const ready = <T>(data: T, version: number | null): ChannelState<T> =>
   ({ data, version, status: 'ready', error: null })
 
 export function applyIncoming (ref: ChannelRef, state: ChannelState, frame: Incoming, memo: ListMemo): ChannelState | null {
   if (ref.kind === 'logos') return applyToList(state, frame, memo)
   if (ref.kind === 'userVotes') {
     if (frame.type !== 'snapshot' && frame.type !== 'updated') return null
-    return ready(state, frame.data, null)
+    return ready(frame.data, null)
   }
   return applyVersioned(state, frame)
 }
@@ -59,7 +59,7 @@ function applyVersioned (state: ChannelState, frame: Incoming): ChannelState | n
   }
   if (frame.type !== 'snapshot' && frame.type !== 'updated') return null
   if (held !== null && frame.version !== null && frame.version <= held) return null
-  return ready(state, frame.data, frame.version)
+  return ready(frame.data, frame.version)
 }
 
 function applyToList (state: ChannelState, frame: Incoming, memo: ListMemo): ChannelState | null {
@@ -67,10 +67,9 @@ function applyToList (state: ChannelState, frame: Incoming, memo: ListMemo): Cha
   switch (frame.type) {
     case 'snapshot': {
       const next = mergeSnapshot(items, frame.data as Logo[], memo)
-      if (items && next.length === items.length && next.every((l, i) => l === items[i])) {
-        return state.status === 'ready' ? null : ready(state, items, null)
-      }
-      return ready(state, next, null)
+      // Nothing moved: keep the held list (and its identity, so React does not re-render).
+      if (items && next.length === items.length && next.every((l, i) => l === items[i])) return null
+      return ready(next, null)
     }
     case 'created':
     case 'updated': {
@@ -90,7 +89,7 @@ function applyToList (state: ChannelState, frame: Incoming, memo: ListMemo): Cha
       const next = items.slice()
       if (index >= 0) next[index] = incoming
       else next.push(incoming)
-      return ready(state, next, null)
+      return ready(next, null)
     }
     case 'deleted': {
       const id = (frame.data as { _id: string })._id
@@ -99,7 +98,7 @@ function applyToList (state: ChannelState, frame: Incoming, memo: ListMemo): Cha
       rememberTombstone(memo, id, frame.version ?? Number.MAX_SAFE_INTEGER)
       memo.live.delete(id)
       if (!items || !items.some((l) => l._id === id)) return null
-      return ready(state, items.filter((l) => l._id !== id), null)
+      return ready(items.filter((l) => l._id !== id), null)
     }
     case 'votes': {
       const batch = frame.data as VotesBatch
@@ -115,7 +114,7 @@ function applyToList (state: ChannelState, frame: Incoming, memo: ListMemo): Cha
         changed = true
         return { ...l, totalVotes: count.totalVotes, version: count.version }
       })
-      return changed ? ready(state, next, null) : null
+      return changed ? ready(next, null) : null
     }
   }
 }
