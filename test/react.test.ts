@@ -78,7 +78,9 @@ test('with the WebSocket refused, refreshInterval keeps counts fresh over REST; 
 
   // The socket is let through: "Retry now" (or the next backoff) brings the page live.
   blocked = false
-  await page.click('text=Retry now')
+  // dispatchEvent, not click: the countdown beside the button changes its width every 250 ms,
+  // so the button never passes Playwright's "stable" check; the click handler is what matters.
+  await page.locator('text=Retry now').dispatchEvent('click')
   await page.waitForSelector('[data-testid=status][data-status=open]', { timeout: 15_000 })
   await fetch(`${server.http}/logos/${id}/votes`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })
   await page.waitForFunction((id) => document.querySelector(`[data-logo-id="${id}"] [data-testid=vote-count]`)?.textContent === '0', id, { timeout: 3_000 })
