@@ -1,6 +1,5 @@
 // Shared by the benchmark scenarios: options, report shape, child servers on loopback.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -24,16 +23,9 @@ export interface BenchReport {
   markdown: string
 }
 
-export function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
-}
+import { freePort } from '../test/helper.js'
+
+export { freePort }
 
 export interface ChildServer {
   url: string
