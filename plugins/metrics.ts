@@ -107,6 +107,7 @@ export default fp(async function metricsPlugin (fastify) {
   if (!fastify.config.METRICS_ENABLED) return
   const required = fastify.config.METRICS_TOKEN ? `Bearer ${fastify.config.METRICS_TOKEN}` : null
   fastify.get('/metrics', {
+    logLevel: 'warn', // scraped every few seconds
     config: { rateLimit: false },
     schema: { tags: ['operations'], summary: 'Prometheus metrics (text format)', hide: false }
   }, async (request, reply) => {

@@ -21,12 +21,15 @@ async function probe (fn: () => Promise<unknown>, timeoutMs = 2000): Promise<'ok
 }
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  // Probes hit these every few seconds: their request lines would drown the log.
   fastify.get('/healthz', {
+    logLevel: 'warn',
     config: { rateLimit: false },
     schema: { tags: ['health'], summary: 'Liveness: the process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
   }, async () => ({ status: 'ok' as const }))
 
   fastify.get('/readyz', {
+    logLevel: 'warn',
     config: { rateLimit: false },
     schema: { tags: ['health'], summary: 'Readiness: store and Redis reachable (503 naming what is down)', response: { 200: Readiness, 503: Readiness } }
   }, async (request, reply) => {
