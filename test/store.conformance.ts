@@ -17,6 +17,13 @@ export function storeConformance (t: Test, makeStore: (t: Test) => Promise<Store
     t.equal(await store.getLogo('missing'), null)
   })
 
+  t.test('the list is in creation order, even for logos created in the same millisecond', async (t) => {
+    const store = await makeStore(t)
+    const titles = ['A', 'B', 'C', 'D', 'E', 'F']
+    for (const title of titles) await store.createLogo({ ...input, title })
+    t.same((await store.listLogos()).map((l) => l.title), titles)
+  })
+
   t.test('optional fields are absent, not null', async (t) => {
     const store = await makeStore(t)
     const logo = await store.createLogo({ title: 'Bare', imageUrl: 'http://x.test/b.png' })

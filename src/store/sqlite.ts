@@ -86,7 +86,7 @@ export function createSqliteStore (file: string): Store {
   migrate(db)
 
   const q = {
-    list: db.prepare<[], LogoRow>('SELECT * FROM logos ORDER BY created_at, id'),
+    list: db.prepare<[], LogoRow>('SELECT * FROM logos ORDER BY created_at, rowid'),
     get: db.prepare<[string], LogoRow>('SELECT * FROM logos WHERE id = ?'),
     count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM logos'),
     insert: db.prepare('INSERT INTO logos (id, title, image_url, description, author, total_votes, version, created_at, updated_at) VALUES (@id, @title, @image_url, @description, @author, 0, 1, @now, @now)'),
