@@ -52,7 +52,7 @@ export function SignIn ({ session }: { session: SessionStore }) {
   if (current) {
     return (
       <div className="signin" data-testid="signed-in">
-        Signed in as <strong>{current.name}</strong>
+        Signed in as <strong>{current.name}</strong>{' '}
         <button type="button" className="link" onClick={signOut}>Sign out</button>
       </div>
     )
