@@ -8,6 +8,20 @@ const toVoting = (state: DeadlineState): Voting => ({
   serverTime: new Date().toISOString()
 })
 
+/** Latest deadline we store: both stores and every client's Date can hold it. */
+const MAX_DEADLINE_MS = Date.parse('9999-12-31T23:59:59.999Z')
+
+/**
+ * The schema's `date-time` admits strings no Date can hold (a leap second `…T23:59:60Z`) or
+ * years a store refuses (`0000`): those are the client's mistake, a 400. The rest is stored
+ * as one canonical UTC string, whichever store is behind.
+ */
+function normaliseDeadline (deadline: string | null): string | null | undefined {
+  if (deadline === null) return null
+  const ms = Date.parse(deadline)
+  return Number.isNaN(ms) || ms < 0 || ms > MAX_DEADLINE_MS ? undefined : new Date(ms).toISOString()
+}
+
 const votingRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/voting', {
     schema: {
@@ -26,7 +40,11 @@ const votingRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       body: DeadlineBody,
       response: { 200: Voting, ...errors(400, 401, 403, 429, 503) }
     }
-  }, async (request) => toVoting(await fastify.logos.setDeadline(request.body.deadline)))
+  }, async (request) => {
+    const deadline = normaliseDeadline(request.body.deadline)
+    if (deadline === undefined) throw fastify.httpErrors.badRequest(`body.deadline ${JSON.stringify(request.body.deadline)} is not a date between 1970 and 9999`)
+    return toVoting(await fastify.logos.setDeadline(deadline))
+  })
 }
 
 export default votingRoutes

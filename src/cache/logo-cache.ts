@@ -184,8 +184,10 @@ export function createLogoCache (opts: LogoCacheOptions) {
     async writeThrough (event: BusEvent): Promise<void> {
       for (const { key, change } of changesFor(event)) await core.write(key, change)
       if (changesIndex(event)) {
-        dropIndex()
+        // L2 first: a list read between the two steps must not rebuild L1 from the old L2 index
+        // (this replica skips dropIndex for its own bus event, so nothing would correct it).
         if (l2) await l2.bumpGeneration(cacheKeys.index)
+        dropIndex()
       }
     },
 

@@ -112,7 +112,9 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
   })
 
   const vote = (logoId: string, userId: string, cast: boolean): Promise<VoteOutcome> => tx(async (c) => {
-    const { rows: [voting] } = await c.query<{ deadline: Date | null }>('SELECT deadline FROM voting WHERE id = 1')
+    // FOR SHARE: votes don't block each other, but a deadline change waits for the votes in
+    // flight, so no vote that started before a closing deadline commits after it.
+    const { rows: [voting] } = await c.query<{ deadline: Date | null }>('SELECT deadline FROM voting WHERE id = 1 FOR SHARE')
     const deadline = voting.deadline ? voting.deadline.toISOString() : null
     if (!isVotingOpen(deadline)) throw new VotingClosedError(deadline!)
     let changed: boolean

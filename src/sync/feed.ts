@@ -144,7 +144,8 @@ export class ChangeFeed {
         return
       }
       this.logos.observeRead(logo)
-      this.sendLogo(logo, 'updated')
+      // A newer update may have been broadcast while the read was in flight: never send older after newer.
+      this.sendLogo(this.logos.freshest(logo), 'updated')
       // Votes that arrived during the read are newer than it: another round next window.
       if (this.logos.newerThan(id, logo.version)) this.markVotes(id, Date.now())
     } catch (err) {
