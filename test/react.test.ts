@@ -32,6 +32,22 @@ test('server rendering: initialData and fallbackData show before any socket exis
   t.equal(client.status, 'idle', 'rendering on the server opens no socket')
 })
 
+test('a channel whose state is null (no deadline set) shows null, not the fallback or "loading"', async (t) => {
+  const client = new LogoSyncClient({ url: 'ws://127.0.0.1:9/sync', autoConnect: false })
+  t.teardown(() => client.close())
+  const show = (v: unknown) => (v === null ? 'null' : v === undefined ? 'undefined' : String(v))
+  function Deadline () {
+    const { data: plain } = useSync<string | null>('voting.deadline')
+    const { data: withFallback } = useSync<string | null>('voting.deadline', undefined, { fallbackData: 'fallback' })
+    return h('div', null, `${show(plain)}|${show(withFallback)}`)
+  }
+  const page = () => renderToString(h(SyncProvider, { client }, h(Deadline)))
+  t.match(page(), /undefined\|fallback/, 'nothing held yet: undefined, or the fallback')
+  client.prime('voting.deadline', null)
+  t.equal(client.getState('voting.deadline').status, 'ready')
+  t.match(page(), /null\|null/, 'a ready null is the data: "no deadline", not "still loading"')
+})
+
 test('useSync outside a SyncProvider says what is missing', async (t) => {
   function Lonely () {
     useSync('logos')

@@ -94,9 +94,10 @@ export function useSync<T> (channel: string, id?: string, options: SyncOptions<T
     if (live) setRestError(null)
   }, [live])
 
-  const held = state.status === 'ready' ? state.data : undefined
   return {
-    data: held ?? initialData ?? fallbackData,
+    // A ready channel's data is the data, null included (`voting.deadline` is null when no
+    // deadline is set); initialData/fallbackData stand in only while nothing is held.
+    data: state.status === 'ready' ? state.data : initialData ?? fallbackData,
     error: state.error ?? restError,
     status,
     version: state.version,
