@@ -215,3 +215,79 @@ test('frames beyond the pace wait their turn instead of tripping the server rate
   await until(() => conn.ops('subscribe').length === 30, 2_000, 'the rest')
   t.pass('the rest follow in the next second')
 })
+
+/** A fetch whose answers the test hands out, one call at a time, whenever it likes. */
+function heldFetch () {
+  const calls: { method: string, path: string, answer: (body: unknown, status?: number) => void }[] = []
+  const fetch = ((input: string | URL | Request, init?: RequestInit) => new Promise<Response>((resolve) => {
+    calls.push({
+      method: init?.method ?? 'GET',
+      path: new URL(String(input)).pathname,
+      answer: (body, status = 200) => resolve(new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } }))
+    })
+  })) as typeof globalThis.fetch
+  const call = async (method: string, path: string) => {
+    await until(() => calls.some((c) => c.method === method && c.path === path), 2_000, `${method} ${path}`)
+    return calls.find((c) => c.method === method && c.path === path)!
+  }
+  return { fetch, calls, call }
+}
+
+test('a REST read of the list started before the wire snapshot cannot bring back a logo deleted in between', async (t) => {
+  const server = await fakeSyncServer(t)
+  const rest = heldFetch()
+  const c = client(t, server.url, { fetch: rest.fetch })
+  c.subscribe('logos', () => {})
+  const conn = await server.connection(0)
+  await subscribeOf(conn, 'logos')
+  // The page's revalidateOnMount: GET /logos starts, and is slow.
+  const read = c.revalidate('logos')
+  const get = await rest.call('GET', '/logos')
+  // Meanwhile b is deleted, then the socket's snapshot (read after the deletion) arrives.
+  conn.send({ channel: 'logos', type: 'snapshot', version: null, data: [logo('a', 1)] })
+  await until(() => c.getState('logos').status === 'ready', 2_000, 'snapshot')
+  get.answer({ items: [logo('a', 1), logo('b', 1)] })
+  await read
+  await c.ping()
+  t.same(c.get<Logo[]>('logos')!.map((l) => l._id), ['a'], 'the older REST list is dropped')
+})
+
+test('a REST poll while the socket is down cannot bring back a logo created live and deleted during the outage', async (t) => {
+  const server = await fakeSyncServer(t)
+  const rest = heldFetch()
+  const c = client(t, server.url, { fetch: rest.fetch })
+  c.subscribe('logos', () => {})
+  const conn = await server.connection(0)
+  await subscribeOf(conn, 'logos')
+  conn.send({ channel: 'logos', type: 'snapshot', version: null, data: [logo('a', 1)] })
+  conn.send({ channel: 'logos', type: 'created', version: 1, data: logo('b', 1) })
+  await until(() => c.get<Logo[]>('logos')?.length === 2, 2_000, 'b created live')
+  await server.close()
+  await until(() => c.status === 'reconnecting', 2_000, 'socket down')
+  // b is deleted while the client is offline; the poll's list no longer has it.
+  const poll = c.revalidate('logos')
+  ;(await rest.call('GET', '/logos')).answer({ items: [logo('a', 1)] })
+  await poll
+  t.same(c.get<Logo[]>('logos')!.map((l) => l._id), ['a'], 'what was live on the lost socket does not outlive it')
+})
+
+test('a REST read of the deadline started before a live change does not overwrite it after the socket drops', async (t) => {
+  const server = await fakeSyncServer(t)
+  const rest = heldFetch()
+  const c = client(t, server.url, { fetch: rest.fetch })
+  c.subscribe('voting.deadline', () => {})
+  const conn = await server.connection(0)
+  await subscribeOf(conn, 'voting.deadline')
+  conn.send({ channel: 'voting.deadline', type: 'snapshot', version: 1, data: '2030-01-01T00:00:00.000Z' })
+  await until(() => c.getState('voting.deadline').status === 'ready', 2_000, 'snapshot')
+  const read = c.revalidate('voting.deadline')
+  const get = await rest.call('GET', '/voting')
+  conn.send({ channel: 'voting.deadline', type: 'updated', version: 2, data: '2031-01-01T00:00:00.000Z' })
+  await until(() => c.getState('voting.deadline').version === 2, 2_000, 'live change')
+  await server.close()
+  await until(() => c.status === 'reconnecting', 2_000, 'socket down')
+  get.answer({ deadline: '2030-01-01T00:00:00.000Z', open: true, serverTime: new Date().toISOString() })
+  await read
+  t.equal(c.get('voting.deadline'), '2031-01-01T00:00:00.000Z', 'the live change stays (its version would make the next since skip the fix-up)')
+  t.equal(c.getState('voting.deadline').version, 2)
+})

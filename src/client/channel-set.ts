@@ -17,6 +17,12 @@ export interface ChannelEntry {
   readonly watchers: Set<() => void>
   /** Whether a `subscribe` for this channel is live (or in flight) on the current socket. */
   wired: boolean
+  /**
+   * Channel frames received from the wire so far. A REST read without a version compares it
+   * before and after, to tell whether the socket sent state while it was in flight (see
+   * LogoSyncClient.revalidate).
+   */
+  wireFrames: number
   unsubscribeTimer?: ReturnType<typeof setTimeout>
 }
 
@@ -43,7 +49,7 @@ export class ChannelSet {
   entry (name: string): ChannelEntry {
     let entry = this.entries.get(name)
     if (!entry) {
-      entry = { name, ref: parseChannel(name), state: pendingState, memo: createListMemo(), callbacks: new Set(), watchers: new Set(), wired: false }
+      entry = { name, ref: parseChannel(name), state: pendingState, memo: createListMemo(), callbacks: new Set(), watchers: new Set(), wired: false, wireFrames: 0 }
       this.entries.set(name, entry)
     }
     return entry
@@ -109,6 +115,9 @@ export class ChannelSet {
     this.requests.clear()
     for (const entry of this.entries.values()) {
       entry.wired = false
+      // What arrived live on the lost socket must not outlive it: a REST poll during the outage
+      // would otherwise bring back a logo created live and deleted while the client was offline.
+      if (entry.ref.kind === 'logos') resetLiveMemo(entry.memo)
       clearTimeout(entry.unsubscribeTimer)
       entry.unsubscribeTimer = undefined
     }
@@ -123,7 +132,10 @@ export class ChannelSet {
     if ('channel' in frame && CHANNEL_FRAME_TYPES.has(frame.type)) {
       const f = frame as ChannelFrame
       const entry = this.entries.get(f.channel)
-      if (entry) this.apply(entry, f, f.type)
+      if (entry) {
+        entry.wireFrames++
+        this.apply(entry, f, f.type)
+      }
       return
     }
     if (frame.type === 'subscribed') this.subscribed(frame)

@@ -199,10 +199,15 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
    */
   async revalidate (channel: string): Promise<void> {
     const entry = this.channels.entry(channel)
+    const wireFrames = entry.wireFrames
     const incoming = await this.fetchChannel(entry.ref)
     if (!incoming) return
+    // An answer without a version (the list, the deadline over REST, private channels, a 404)
+    // cannot be ordered against the wire: whatever the socket sent while it was in flight is at
+    // least as new (a list snapshot may already lack a logo deleted in between), so it wins.
+    if (incoming.version === null && entry.wireFrames !== wireFrames) return
     if (incoming.version === null && entry.ref.kind !== 'logos') {
-      // No version to compare (the deadline over REST, private channels): live data knows better.
+      // No version to compare: live data knows better.
       if (entry.wired && this.conn.status === 'open' && entry.state.status !== 'pending') return
       if (entry.ref.kind === 'userVotes' || incoming.type === 'deleted') return this.channels.apply(entry, incoming, 'rest')
       // Keep the version held, so the next subscribe's `since` still asks for anything newer.
