@@ -291,3 +291,65 @@ test('a REST read of the deadline started before a live change does not overwrit
   t.equal(c.get('voting.deadline'), '2031-01-01T00:00:00.000Z', 'the live change stays (its version would make the next since skip the fix-up)')
   t.equal(c.getState('voting.deadline').version, 2)
 })
+
+test("a vote's own result shows its count at once but does not raise a list item's version past an admin's rename", async (t) => {
+  const server = await fakeSyncServer(t)
+  const rest = heldFetch()
+  const c = client(t, server.url, { fetch: rest.fetch, getToken: () => token('alice') })
+  c.subscribe('logos', () => {})
+  c.subscribe('logos.a.votes', () => {})
+  const conn = await server.connection(0)
+  await subscribeOf(conn, 'logos'); await subscribeOf(conn, 'logos.a.votes')
+  conn.send({ channel: 'logos', type: 'snapshot', version: null, data: [logo('a', 10, { totalVotes: 5 })] })
+  conn.send({ channel: 'logos.a.votes', type: 'snapshot', version: 10, data: 5 })
+  await until(() => c.getState('logos').status === 'ready' && c.get('logos.a.votes') === 5, 2_000, 'snapshots')
+
+  // An admin renames a (version 11), then alice's vote commits (version 12); the vote's REST
+  // answer beats the rename's push.
+  const voting = c.vote('a')
+  ;(await rest.call('POST', '/logos/a/votes')).answer({ logoId: 'a', totalVotes: 6, voted: true, version: 12 })
+  await voting
+  t.equal(c.get<Logo[]>('logos')![0].totalVotes, 6, 'the voter sees the count at once')
+  t.equal(c.get('logos.a.votes'), 6)
+  t.equal(c.getState('logos.a.votes').version, 12, 'the count channel carries only the count: it may take the version')
+
+  conn.send({ channel: 'logos', type: 'updated', version: 11, data: logo('a', 11, { title: 'Renamed', totalVotes: 5 }) })
+  conn.send({ channel: 'logos.a.votes', type: 'updated', version: 11, data: 5 })
+  await c.ping()
+  const [a] = c.get<Logo[]>('logos')!
+  t.equal(a.title, 'Renamed', 'the rename is applied')
+  t.equal(a.totalVotes, 6, 'and the newer count is kept on top of it')
+  t.equal(c.get('logos.a.votes'), 6, 'an older count is dropped')
+
+  conn.send({ channel: 'logos', type: 'votes', version: null, data: { a: { totalVotes: 6, version: 12 } } })
+  await c.ping()
+  t.same(c.get<Logo[]>('logos')!.map((l) => [l.title, l.totalVotes, l.version]), [['Renamed', 6, 12]], 'the pushed batch brings the version')
+})
+
+test("a vote's late REST answer does not undo a newer push of the voter's own votes (two tabs)", async (t) => {
+  const server = await fakeSyncServer(t)
+  const rest = heldFetch()
+  const c = client(t, server.url, { fetch: rest.fetch, getToken: () => token('alice') })
+  c.subscribe('users.alice.votes', () => {})
+  const conn = await server.connection(0)
+  await subscribeOf(conn, 'users.alice.votes')
+  conn.send({ channel: 'users.alice.votes', type: 'snapshot', version: null, data: ['x'] })
+  await until(() => c.getState('users.alice.votes').status === 'ready', 2_000, 'snapshot')
+
+  // Nothing pushed while the request was out: the voter sees the vote at once.
+  const first = c.vote('b')
+  ;(await rest.call('POST', '/logos/b/votes')).answer({ logoId: 'b', totalVotes: 1, voted: true, version: 2 })
+  await first
+  t.same(c.get('users.alice.votes'), ['x', 'b'], 'applied at once when nothing newer came')
+
+  // This tab votes for a; the server pushes that, then the other tab's unvote of a; this
+  // tab's REST answer lands last.
+  const second = c.vote('a')
+  const post = await rest.call('POST', '/logos/a/votes')
+  conn.send({ channel: 'users.alice.votes', type: 'updated', version: null, data: ['x', 'b', 'a'] })
+  conn.send({ channel: 'users.alice.votes', type: 'updated', version: null, data: ['x', 'b'] })
+  await c.ping()
+  post.answer({ logoId: 'a', totalVotes: 1, voted: true, version: 2 })
+  await second
+  t.same(c.get('users.alice.votes'), ['x', 'b'], 'the late answer does not bring back a vote the other tab removed')
+})

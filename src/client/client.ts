@@ -6,7 +6,7 @@ import { channelForLogoVotes, channelForLogos, channelForUserVotes, type Channel
 import { Connection } from './connection.js'
 import { Emitter } from './emitter.js'
 import { RestApi } from './rest.js'
-import { pendingState, type Incoming } from './store.js'
+import { applyOwnVote, pendingState, type Incoming } from './store.js'
 import { tokenClaims } from './timing.js'
 import type { ChannelEvent, ChannelState, ClientEvents, ConnectionStatus, Logo, LogoSyncClientOptions, SyncError, VoteResult, Voting } from './types.js'
 
@@ -172,23 +172,40 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
     return voting
   }
 
-  /** Votes (idempotent); the count it returns is applied locally at once. */
-  async vote (id: string): Promise<VoteResult> { return this.applyVote(await this.rest.vote(id)) }
-  async unvote (id: string): Promise<VoteResult> { return this.applyVote(await this.rest.unvote(id)) }
+  /**
+   * Votes (idempotent); the count it returns shows at once (see applyVote), before the
+   * server's conflated push.
+   */
+  async vote (id: string): Promise<VoteResult> { return this.voteAndApply(() => this.rest.vote(id)) }
+  async unvote (id: string): Promise<VoteResult> { return this.voteAndApply(() => this.rest.unvote(id)) }
 
-  private applyVote (result: VoteResult): VoteResult {
-    const { logoId, totalVotes, version, voted } = result
-    const local = (channel: string, incoming: Incoming) => {
-      const entry = this.channels.get(channel)
-      if (entry) this.channels.apply(entry, incoming, 'local')
-    }
-    local(channelForLogoVotes(logoId), { type: 'updated', version, data: totalVotes })
-    local(channelForLogos, { type: 'votes', version, data: { [logoId]: { totalVotes, version } } })
+  /**
+   * A vote's own result, applied locally so the voter's page does not wait for the push:
+   * - `logos.<id>.votes` carries only the count: it takes the result's count and version.
+   * - the `logos` list: the count shows on its item, but the item keeps its version, since the
+   *   result has no title: an admin's rename of a lower version may still be on its way and
+   *   must not be dropped as older. The server's `votes` batch brings the version.
+   * - `logos.<id>` (a whole logo) is left to the server, for the same reason.
+   * - `users.<sub>.votes`: only if the server pushed that channel nothing while the request
+   *   was out; otherwise the push (made after the vote, perhaps after another tab's change
+   *   too) is newer than what the answer implies, and a late answer must not undo it.
+   */
+  private async voteAndApply (request: () => Promise<VoteResult>): Promise<VoteResult> {
     const sub = this.conn.user?.sub ?? claimsSub(this.conn.currentToken)
+    const mineBefore = sub ? this.channels.get(channelForUserVotes(sub))?.wireFrames ?? 0 : 0
+    const result = await request()
+    const { logoId, totalVotes, version, voted } = result
+    const counts = this.channels.get(channelForLogoVotes(logoId))
+    if (counts) this.channels.apply(counts, { type: 'updated', version, data: totalVotes }, 'local')
+    const list = this.channels.get(channelForLogos)
+    if (list) {
+      const next = applyOwnVote(list.state, list.memo, logoId, { totalVotes, version })
+      if (next) this.channels.setState(list, next, { channel: list.name, type: 'local', version: null })
+    }
     const mine = sub ? this.channels.get(channelForUserVotes(sub)) : undefined
-    if (mine && mine.state.status === 'ready') {
+    if (mine && mine.state.status === 'ready' && mine.wireFrames === mineBefore) {
       const ids = (mine.state.data as string[]).filter((x) => x !== logoId)
-      local(mine.name, { type: 'updated', version: null, data: voted ? [...ids, logoId] : ids })
+      this.channels.apply(mine, { type: 'updated', version: null, data: voted ? [...ids, logoId] : ids }, 'local')
     }
     return result
   }

@@ -20,14 +20,19 @@ export interface Incoming {
  * Bookkeeping for the `logos` list. `live` and `votes` hold what arrived through live frames
  * since the current wire subscription began, so a snapshot read a moment earlier cannot undo
  * them; `tombstones` keep deleted ids so a late `updated` cannot bring an item back.
+ * `ownVotes` holds counts from this client's own vote results (`vote()`/`unvote()`): shown on
+ * top of their item until the wire brings that item to the result's version, but never raising
+ * the item's version, since the result carries no title (a rename of a lower version, still
+ * on its way, must not be dropped as older).
  */
 export interface ListMemo {
   live: Map<string, Logo>
   votes: Map<string, { totalVotes: number, version: number }>
   tombstones: Map<string, number>
+  ownVotes: Map<string, { totalVotes: number, version: number }>
 }
 
-export const createListMemo = (): ListMemo => ({ live: new Map(), votes: new Map(), tombstones: new Map() })
+export const createListMemo = (): ListMemo => ({ live: new Map(), votes: new Map(), tombstones: new Map(), ownVotes: new Map() })
 
 /** Forget what was live on the previous wire subscription (called on every subscribe). */
 export function resetLiveMemo (memo: ListMemo): void {
@@ -78,7 +83,7 @@ function applyToList (state: ChannelState, frame: Incoming, memo: ListMemo): Cha
       if ((memo.tombstones.get(logo._id) ?? 0) >= version) return null
       const known = memo.live.get(logo._id)
       if (known && known.version >= version) return null
-      const incoming = version === logo.version ? logo : { ...logo, version }
+      const incoming = withOwnVote(memo, version === logo.version ? logo : { ...logo, version })
       if (!items) {
         memo.live.set(logo._id, incoming)
         return null
@@ -97,6 +102,7 @@ function applyToList (state: ChannelState, frame: Incoming, memo: ListMemo): Cha
       if (held && frame.version !== null && frame.version < held.version) return null
       rememberTombstone(memo, id, frame.version ?? Number.MAX_SAFE_INTEGER)
       memo.live.delete(id)
+      memo.ownVotes.delete(id)
       if (!items || !items.some((l) => l._id === id)) return null
       return ready(items.filter((l) => l._id !== id), null)
     }
@@ -112,7 +118,7 @@ function applyToList (state: ChannelState, frame: Incoming, memo: ListMemo): Cha
         const count = batch[l._id]
         if (!count || count.version <= l.version) return l
         changed = true
-        return { ...l, totalVotes: count.totalVotes, version: count.version }
+        return withOwnVote(memo, { ...l, totalVotes: count.totalVotes, version: count.version })
       })
       return changed ? ready(next, null) : null
     }
@@ -131,7 +137,7 @@ function mergeSnapshot (held: Logo[] | undefined, incoming: Logo[], memo: ListMe
     candidates.reduce<Logo | undefined>((best, c) => (c && (!best || c.version > best.version) ? c : best), undefined)!
   const withVotes = (logo: Logo) => {
     const count = memo.votes.get(logo._id)
-    return count && count.version > logo.version ? { ...logo, totalVotes: count.totalVotes, version: count.version } : logo
+    return withOwnVote(memo, count && count.version > logo.version ? { ...logo, totalVotes: count.totalVotes, version: count.version } : logo)
   }
   for (const item of incoming) {
     if ((memo.tombstones.get(item._id) ?? 0) >= item.version) continue
@@ -144,6 +150,37 @@ function mergeSnapshot (held: Logo[] | undefined, incoming: Logo[], memo: ListMe
     if (!seen.has(logo._id) && (memo.tombstones.get(logo._id) ?? 0) < logo.version) out.push(withVotes(logo))
   }
   return out
+}
+
+/**
+ * This client's own vote result (`{ totalVotes, version }` from the REST answer) on the list:
+ * the count shows at once, the item keeps the version it came with (see ListMemo.ownVotes).
+ */
+export function applyOwnVote (state: ChannelState, memo: ListMemo, id: string, count: { totalVotes: number, version: number }): ChannelState | null {
+  if ((memo.tombstones.get(id) ?? 0) >= count.version) return null
+  const items = state.status === 'ready' ? (state.data as Logo[]) : undefined
+  const index = items ? items.findIndex((l) => l._id === id) : -1
+  if (items && index >= 0 && items[index].version >= count.version) return null
+  const known = memo.ownVotes.get(id)
+  if (known && known.version >= count.version) return null
+  memo.ownVotes.set(id, count)
+  if (!items || index < 0) return null
+  const item = withOwnVote(memo, items[index])
+  if (item === items[index]) return null
+  const next = items.slice()
+  next[index] = item
+  return ready(next, null)
+}
+
+/** An item with this client's newer own vote count on top (same version); drops the count once the item caught up. */
+function withOwnVote (memo: ListMemo, logo: Logo): Logo {
+  const own = memo.ownVotes.get(logo._id)
+  if (!own) return logo
+  if (logo.version >= own.version) {
+    memo.ownVotes.delete(logo._id)
+    return logo
+  }
+  return logo.totalVotes === own.totalVotes ? logo : { ...logo, totalVotes: own.totalVotes }
 }
 
 function rememberTombstone (memo: ListMemo, id: string, version: number): void {
