@@ -6,6 +6,9 @@ import type { SyncStats } from '../src/sync/stats.js'
 /** Every metric name starts with this, Centrifugo-style: `<namespace>_<subsystem>_<name>`. */
 export const METRIC_PREFIX = 'logo_sync_'
 
+/** Close codes get their own label value; any other (a client may pick any 3000-4999) is 'other'. */
+const KNOWN_CLOSE_CODES = new Set([1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1011, 4001, 4008, 4009])
+
 /** Where gauges and cache counters read their values at scrape time (set once plugins are ready). */
 interface Sources {
   sync?: SyncStats
@@ -94,7 +97,7 @@ export default fp(async function metricsPlugin (fastify) {
       fastify.syncStats.observers.add({
         frameIn: (op) => metrics.framesIn.inc({ op }),
         frameOut: (type, bytes) => { metrics.framesOut.inc({ type }); metrics.bytesOut.inc(bytes) },
-        disconnect: (code) => metrics.disconnects.inc({ code: String(code) }),
+        disconnect: (code) => metrics.disconnects.inc({ code: KNOWN_CLOSE_CODES.has(code) ? String(code) : 'other' }),
         resync: (outcome) => metrics.resyncs.inc({ outcome }),
         rateLimited: () => metrics.rateLimited.inc({ scope: 'sync' }),
         error: (code) => metrics.syncErrors.inc({ code }),

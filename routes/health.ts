@@ -36,7 +36,8 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const redis = redisOf(fastify)
     const [store, redisState] = await Promise.all([
       probe(() => fastify.store.ping()),
-      redis ? probe(() => redis.ping()) : Promise.resolve('absent' as const)
+      // The shared client and the bus's own subscriber connection: either down stops live fan-out.
+      redis ? probe(() => Promise.all([redis.ping(), fastify.bus.ping()])) : Promise.resolve('absent' as const)
     ])
     const ok = store === 'ok' && redisState !== 'down'
     reply.code(ok ? 200 : 503)

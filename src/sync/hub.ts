@@ -129,6 +129,17 @@ export class SyncHub {
     return conn
   }
 
+  /**
+   * ws closed a socket over a client's protocol error (1009 frame too big, 1007 bad UTF-8). It
+   * stops reading before the client's echo arrives, so the close event would say 1006: remember
+   * the code ws sent instead.
+   */
+  protocolError (socket: WebSocket, code: number): void {
+    for (const conn of this.connections) {
+      if (conn.socket === socket) { conn.closeCode ??= code; return }
+    }
+  }
+
   private disconnected (conn: SyncConnection, code: number): void {
     if (!this.connections.delete(conn)) return
     conn.dispose()
