@@ -353,3 +353,29 @@ test("a vote's late REST answer does not undo a newer push of the voter's own vo
   await second
   t.same(c.get('users.alice.votes'), ['x', 'b'], 'the late answer does not bring back a vote the other tab removed')
 })
+
+test('after a close that sends a crowd away at once (1001, 4008, 4009) the first retry is spread over 0.5–5 s', async (t) => {
+  const server = await fakeSyncServer(t)
+  const c = client(t, server.url, { reconnect: { minDelayMs: 100, baseDelayMs: 500, maxDelayMs: 30_000 } })
+  const retries: [number | undefined, number | undefined][] = []
+  c.on('status', (s, info) => { if (s === 'reconnecting') retries.push([info.closeCode, info.retryInMs]) })
+  const random = Math.random
+  t.teardown(() => { Math.random = random })
+  let n = 0
+  for (const code of [1001, 4008, 4009]) {
+    const conn = await server.connection(n++, 10_000)
+    await until(() => c.status === 'open', 2_000, 'open')
+    Math.random = () => 0 // the shortest delay the jitter can draw
+    conn.socket.close(code, 'go away')
+    await until(() => retries.length === n, 2_000, `retry after ${code}`)
+    Math.random = random
+  }
+  t.same(retries.map(([code]) => code), [1001, 4008, 4009])
+  for (const [code, delay] of retries) t.ok(delay! >= 500, `after ${code} the shortest first retry is 500 ms, not 100 (got ${delay})`)
+
+  const opts = { minDelayMs: 100, baseDelayMs: 500, maxDelayMs: 30_000, spreadMinDelayMs: 500, spreadMaxDelayMs: 5_000 }
+  t.equal(backoffDelay(0, opts, () => 1, true), 5_000, 'the spread window reaches 5 s')
+  t.equal(backoffDelay(4, opts, () => 1, true), 8_000, 'and grows like any backoff after that')
+  t.equal(backoffDelay(0, opts, () => 1), 500, 'an ordinary drop keeps the short first window')
+  t.equal(backoffDelay(0, { ...opts, maxDelayMs: 200 }, () => 1, true), 200, 'maxDelayMs bounds every delay')
+})

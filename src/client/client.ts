@@ -26,7 +26,7 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
       url: this.url,
       WebSocket: options.WebSocket ?? globalWebSocket() ?? missingWebSocket,
       getToken: options.getToken,
-      reconnect: { minDelayMs: 100, baseDelayMs: 500, maxDelayMs: 30_000, ...options.reconnect },
+      reconnect: { minDelayMs: 100, baseDelayMs: 500, maxDelayMs: 30_000, spreadMinDelayMs: 500, spreadMaxDelayMs: 5_000, ...options.reconnect },
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       pongTimeoutMs: options.pongTimeoutMs,
       tokenRefreshMarginMs: options.tokenRefreshMarginMs ?? 30_000,

@@ -36,6 +36,12 @@ const OPEN = 1
 /** CloseCode.unauthorized, checked against ../protocol.ts but not imported as a value: that
  * module builds the TypeBox schemas, which a browser bundle does not need. */
 const UNAUTHORIZED = 4001 satisfies typeof CloseCode.unauthorized
+/**
+ * Closes that send many clients away at once (1001 server shutting down, 4008 rate limited,
+ * 4009 too slow: an overloaded replica): retry over a wider window (ReconnectOptions.spread*).
+ * Checked against ../protocol.ts like UNAUTHORIZED.
+ */
+const SPREAD_CLOSES = new Set<number>([1001 satisfies typeof CloseCode.goingAway, 4008 satisfies typeof CloseCode.rateLimited, 4009 satisfies typeof CloseCode.slowConsumer])
 /** A connection that lived this long counts as a success: the next backoff starts over. */
 const STABLE_MS = 5_000
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -51,6 +57,8 @@ export class Connection {
   private generation = 0
   private attempt = 0
   private unauthorizedStreak = 0
+  /** The last close was one of SPREAD_CLOSES: retries use the wider window until a welcome. */
+  private spread = false
   private token: string | null = null
   private tokenReason: TokenReason = 'connect'
   private welcomedAt = 0
@@ -219,6 +227,7 @@ export class Connection {
   private welcome (frame: WelcomeFrame, startedAt: number, now: number): void {
     clearTimeout(this.timers.connect)
     this.welcomedAt = now
+    this.spread = false
     this.user = frame.user
     this.connectionId = frame.connectionId
     this.clock.sample(frame.serverTime, startedAt, now)
@@ -237,6 +246,7 @@ export class Connection {
       this.attempt = 0
       this.unauthorizedStreak = 0
     }
+    if (closeCode !== undefined && SPREAD_CLOSES.has(closeCode)) this.spread = true
     if (closeCode === UNAUTHORIZED) {
       this.tokenReason = 'unauthorized'
       this.token = null
@@ -247,7 +257,7 @@ export class Connection {
   }
 
   private scheduleRetry (closeCode: number | undefined, delayMs?: number): void {
-    const delay = delayMs ?? backoffDelay(this.attempt++, this.opts.reconnect)
+    const delay = delayMs ?? backoffDelay(this.attempt++, this.opts.reconnect, Math.random, this.spread)
     this.setStatus('reconnecting', { closeCode, retryInMs: delay })
     this.arm('retry', delay, () => { void this.connect() })
   }

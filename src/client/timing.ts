@@ -4,10 +4,25 @@
  * Exponential backoff with full jitter, bounded: a uniformly random delay in
  * [min, min(max, base * 2^attempt)]. Full jitter spreads a crowd of clients reconnecting to a
  * restarted server instead of bringing them back in waves.
+ *
+ * `spread`: the close sent many clients away at once (1001 shutdown, 4008, 4009). The window is
+ * then at least [spreadMin, spreadMax] (defaults 500 ms, 5 s), still bounded by max, so a whole
+ * replica's clients do not land on the other replicas within the same half second.
  */
-export function backoffDelay (attempt: number, opts: { minDelayMs: number, baseDelayMs: number, maxDelayMs: number }, random: () => number = Math.random): number {
-  const ceiling = Math.min(opts.maxDelayMs, opts.baseDelayMs * 2 ** Math.min(attempt, 30))
-  const low = Math.min(opts.minDelayMs, ceiling)
+export function backoffDelay (
+  attempt: number,
+  opts: { minDelayMs: number, baseDelayMs: number, maxDelayMs: number, spreadMinDelayMs?: number, spreadMaxDelayMs?: number },
+  random: () => number = Math.random,
+  spread = false
+): number {
+  let ceiling = opts.baseDelayMs * 2 ** Math.min(attempt, 30)
+  let low = opts.minDelayMs
+  if (spread) {
+    low = Math.max(low, opts.spreadMinDelayMs ?? 500)
+    ceiling = Math.max(ceiling, opts.spreadMaxDelayMs ?? 5_000)
+  }
+  ceiling = Math.min(opts.maxDelayMs, ceiling)
+  low = Math.min(low, ceiling)
   return Math.round(low + random() * (ceiling - low))
 }
 

@@ -44,6 +44,14 @@ export interface ReconnectOptions {
   baseDelayMs?: number
   /** Upper bound of every delay (ms). Default 30 000. */
   maxDelayMs?: number
+  /**
+   * After a close that sends many clients away at once (`1001` server shutting down, `4008`,
+   * `4009`), the retries until the next `welcome` draw from a window of at least
+   * [spreadMinDelayMs, spreadMaxDelayMs] (ms, still bounded by maxDelayMs), so a whole replica's
+   * clients do not reach the other replicas within the same half second. Defaults 500 and 5 000.
+   */
+  spreadMinDelayMs?: number
+  spreadMaxDelayMs?: number
 }
 
 export interface LogoSyncClientOptions {
