@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { DevTokenBody, TokenResponse } from '../src/domain.js'
-import { errors } from '../src/http.js'
+import { errors, NoQuery } from '../src/http.js'
 
 /**
  * POST /auth/dev-token exists only when the server generated its own throwaway secret
@@ -10,6 +10,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   if (!fastify.config.devTokens) return
   fastify.post('/auth/dev-token', {
     schema: {
+      querystring: NoQuery,
       tags: ['auth'],
       summary: 'Mint a token for the demo (only without JWT_SECRET, never in production)',
       body: DevTokenBody,

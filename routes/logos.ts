@@ -1,13 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { CreateLogoBody, Logo, LogoList, LogoParams, UpdateLogoBody } from '../src/domain.js'
-import { errors, listTag, notModified, versionTag } from '../src/http.js'
+import { errors, listTag, notModified, versionTag, NoQuery } from '../src/http.js'
 
 const bearer = [{ bearerAuth: [] }]
 
 const logoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/logos', {
     schema: {
+      querystring: NoQuery,
       tags: ['logos'],
       summary: 'List all logos',
       response: { 200: LogoList, 304: Type.Null(), ...errors(429, 503) }
@@ -20,6 +21,7 @@ const logoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/logos/:id', {
     schema: {
+      querystring: NoQuery,
       tags: ['logos'],
       summary: 'One logo',
       params: LogoParams,
@@ -35,6 +37,7 @@ const logoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/logos', {
     onRequest: fastify.requireAdmin,
     schema: {
+      querystring: NoQuery,
       tags: ['logos'],
       summary: 'Create a logo (admin)',
       security: bearer,
@@ -50,6 +53,7 @@ const logoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.patch('/logos/:id', {
     onRequest: fastify.requireAdmin,
     schema: {
+      querystring: NoQuery,
       tags: ['logos'],
       summary: 'Edit a logo (admin)',
       security: bearer,
@@ -67,6 +71,7 @@ const logoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.delete('/logos/:id', {
     onRequest: fastify.requireAdmin,
     schema: {
+      querystring: NoQuery,
       tags: ['logos'],
       summary: 'Delete a logo and its votes (admin)',
       security: bearer,

@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { LogoParams, MyVotes, VoteCount, VoteResult } from '../src/domain.js'
-import { errors, versionTag, notModified } from '../src/http.js'
+import { errors, versionTag, notModified, NoQuery } from '../src/http.js'
 
 const bearer = [{ bearerAuth: [] }]
 
 const voteRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const voteSchema = (summary: string) => ({
+    querystring: NoQuery,
     tags: ['votes'],
     summary,
     security: bearer,
@@ -33,6 +34,7 @@ const voteRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/logos/:id/votes', {
     schema: {
+      querystring: NoQuery,
       tags: ['votes'],
       summary: "A logo's vote count",
       params: LogoParams,
@@ -48,6 +50,7 @@ const voteRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/me/votes', {
     onRequest: fastify.authenticate,
     schema: {
+      querystring: NoQuery,
       tags: ['votes'],
       summary: 'Ids of the logos you voted for',
       security: bearer,

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { DeadlineBody, Voting, isVotingOpen, type DeadlineState } from '../src/domain.js'
-import { errors } from '../src/http.js'
+import { errors, NoQuery } from '../src/http.js'
 
 const toVoting = (state: DeadlineState): Voting => ({
   deadline: state.deadline,
@@ -25,6 +25,7 @@ function normaliseDeadline (deadline: string | null): string | null | undefined 
 const votingRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/voting', {
     schema: {
+      querystring: NoQuery,
       tags: ['voting'],
       summary: 'The voting deadline, whether voting is open, and the server clock',
       response: { 200: Voting, ...errors(429, 503) }
@@ -34,6 +35,7 @@ const votingRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.put('/voting/deadline', {
     onRequest: fastify.requireAdmin,
     schema: {
+      querystring: NoQuery,
       tags: ['voting'],
       summary: 'Set or clear the voting deadline (admin)',
       security: [{ bearerAuth: [] }],

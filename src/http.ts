@@ -1,11 +1,15 @@
 // Small HTTP helpers shared by the REST routes.
 import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
 import { ErrorResponse } from './domain.js'
 
 /** Error responses every route may give, for the schemas (and the OpenAPI document). */
 export const errors = (...codes: number[]) =>
   Object.fromEntries(codes.map((c) => [c, ErrorResponse]))
+
+/** REST routes take no query parameters: an unknown one is a 400, like an unknown body field. */
+export const NoQuery = Type.Object({}, { additionalProperties: false })
 
 /** A weak ETag from a version: cheap, and exact because versions only go up. */
 export const versionTag = (id: string, version: number) => `W/"${id}.${version}"`

@@ -97,6 +97,8 @@ t.test('bad input is refused cleanly and changes nothing', async (t) => {
     ['patch non-existent id', () => app.inject({ method: 'PATCH', url: '/logos/doesnotexist', headers: bearer(admin), payload: { title: 'x' } }), 404],
     ['id outside the safe alphabet', () => app.inject({ url: '/logos/a.b*c' }), 400],
     ['deadline not a date', () => app.inject({ method: 'PUT', url: '/voting/deadline', headers: bearer(admin), payload: { deadline: 'tomorrow' } }), 400],
+    ['unknown query parameter', () => app.inject({ url: '/logos?foo=1' }), 400],
+    ['unknown query parameter on a write', () => app.inject({ method: 'PATCH', url: `/logos/${logo._id}?force=1`, headers: bearer(admin), payload: { title: 'x' } }), 400],
     ['deadline a leap second', () => app.inject({ method: 'PUT', url: '/voting/deadline', headers: bearer(admin), payload: { deadline: '2024-06-30T23:59:60Z' } }), 400],
     ['deadline in year 0', () => app.inject({ method: 'PUT', url: '/voting/deadline', headers: bearer(admin), payload: { deadline: '0000-01-01T00:00:00Z' } }), 400],
     ['deadline missing', () => app.inject({ method: 'PUT', url: '/voting/deadline', headers: bearer(admin), payload: {} }), 400]
