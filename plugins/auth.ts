@@ -1,7 +1,7 @@
 import fastifyJwt from '@fastify/jwt'
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Role } from '../src/domain.js'
+import { USER_ID_PATTERN, type Role } from '../src/domain.js'
 
 export interface AuthUser {
   sub: string
@@ -30,7 +30,7 @@ declare module 'fastify' {
   }
 }
 
-const SUB = /^[A-Za-z0-9_@+-]{1,64}$/
+const SUB = new RegExp(USER_ID_PATTERN)
 
 /** Claims we accept: a safe `sub` (it appears in channel names) and a known role. */
 function checkClaims (decoded: unknown): AuthUser & { exp?: number } {

@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
 import { ConfigError, loadConfig } from '../src/config.js'
+import { USER_ID_PATTERN } from '../src/domain.js'
 
 const USAGE = 'usage: npm run token -- --sub <user id> [--role user|admin] [--expires 1h]'
 
@@ -16,7 +17,7 @@ function main (): number {
     return 2
   }
   if (args.help) { console.log(USAGE); return 0 }
-  if (!args.sub || !/^[A-Za-z0-9_@+-]{1,64}$/.test(args.sub)) { console.error(`--sub is required: 1-64 of A-Z a-z 0-9 _ @ + -\n${USAGE}`); return 2 }
+  if (!args.sub || !new RegExp(USER_ID_PATTERN).test(args.sub)) { console.error(`--sub is required: 1-64 of A-Z a-z 0-9 _ @ + -\n${USAGE}`); return 2 }
   if (args.role !== 'user' && args.role !== 'admin') { console.error(`--role must be user or admin\n${USAGE}`); return 2 }
   let config
   try {

@@ -15,7 +15,7 @@ import { ChangeFeed, type BroadcastOptions } from './feed.js'
 import type { ParsedFrame } from './frames.js'
 import { readList, readVersioned, type SyncReads } from './snapshots.js'
 import { SyncStats } from './stats.js'
-import { subscribe } from './subscribe.js'
+import { subscribe, withId } from './subscribe.js'
 import { WholeChannels } from './whole-channel.js'
 
 export interface HubLimits extends ConnectionLimits {
@@ -32,7 +32,6 @@ export interface HubOptions {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms).unref() })
-const withId = (id: RequestId | undefined) => (id === undefined ? {} : { id })
 
 export class SyncHub {
   readonly stats = new SyncStats()

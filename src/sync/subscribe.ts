@@ -8,7 +8,8 @@ import type { SyncHub } from './hub.js'
 import { readVersioned } from './snapshots.js'
 import type { SinceOutcome } from './stats.js'
 
-const withId = (id: RequestId | undefined) => (id === undefined ? {} : { id })
+/** `{ id }` when the client gave one: replies echo the request id, or carry none. */
+export const withId = (id: RequestId | undefined) => (id === undefined ? {} : { id })
 
 export async function subscribe (hub: SyncHub, conn: SyncConnection, frame: SubscribeFrame): Promise<void> {
   const { channel: name, id } = frame
