@@ -379,3 +379,26 @@ test('after a close that sends a crowd away at once (1001, 4008, 4009) the first
   t.equal(backoffDelay(0, opts, () => 1), 500, 'an ordinary drop keeps the short first window')
   t.equal(backoffDelay(0, { ...opts, maxDelayMs: 200 }, () => 1, true), 200, 'maxDelayMs bounds every delay')
 })
+
+test('a refresh that gets back the same token asks again, saying why, before the token expires', async (t) => {
+  const reasons: string[] = []
+  const cached = await token('alice', 'user', { expiresIn: 4_000 })
+  const server = await fakeSyncServer(t, (conn) => conn.welcome({ user: { sub: 'alice', role: 'user' } }))
+  const c = client(t, server.url, {
+    tokenRefreshMarginMs: 1_000,
+    // An app that hands out its cached token until told it will not do.
+    getToken: async ({ reason }) => {
+      reasons.push(reason)
+      return reason === 'unauthorized' ? token('alice', 'user', { expiresIn: 60_000 }) : cached
+    }
+  })
+  const conn = await server.connection(0)
+  t.equal(conn.token, cached)
+  const auth = await conn.waitFor((f) => f.op === 'auth', 5_000)
+  t.not(auth.token, cached, 'a fresh token went in-band')
+  t.ok(Date.now() < tokenExpiry(cached)!, 'before the cached one expired')
+  t.equal(server.connections.length, 1, 'on the same connection: no 4001 needed')
+  t.same(reasons.slice(0, 2), ['connect', 'refresh'])
+  t.equal(reasons.at(-1), 'unauthorized', 'the repeat ask says the token held will not do')
+  t.equal(c.status, 'open')
+})

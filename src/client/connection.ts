@@ -110,17 +110,24 @@ export class Connection {
    * Asks `getToken` again: a new token is sent in-band on a live connection; no token (signed
    * out) means a fresh anonymous connection, since a connection cannot shed its identity in-band.
    */
-  async refreshAuth (reason: TokenReason = 'refresh'): Promise<void> {
+  async refreshAuth (reason: TokenReason = 'refresh', beforeExpiry = false): Promise<void> {
     if (!this.opts.getToken || this.status === 'closed') return
     let next: string | null
     try {
       next = await this.resolveToken(reason)
     } catch (err) {
       this.hooks.error(new SyncError(`getToken failed: ${(err as Error).message}`, 'unauthorized'))
-      this.arm('refresh', 5_000, () => { void this.refreshAuth(reason) })
+      if (beforeExpiry) this.retryRefresh()
+      else this.arm('refresh', 5_000, () => { void this.refreshAuth(reason) })
       return
     }
-    if (this.stopped || next === this.token) return
+    if (this.stopped) return
+    if (next === this.token) {
+      // getToken handed back the token about to expire (a cache): stopping here would let the
+      // server close with 4001 at expiry, so ask again, saying the held token will not do.
+      if (beforeExpiry) this.retryRefresh()
+      return
+    }
     const signedOut = this.token !== null && next === null
     this.token = next
     if (signedOut || (next && !this.isOpen && this.socket)) {
@@ -278,7 +285,20 @@ export class Connection {
     const expiresAt = this.token && this.opts.getToken ? tokenExpiry(this.token) : null
     if (expiresAt === null) return
     const delay = refreshDelay(expiresAt, this.clock.now(), this.opts.tokenRefreshMarginMs)
-    this.arm('refresh', delay, () => { void this.refreshAuth('refresh') })
+    this.arm('refresh', delay, () => { void this.refreshAuth('refresh', true) })
+  }
+
+  /**
+   * A refresh before expiry got no new token: ask again shortly (a quarter of the time left,
+   * between 250 ms and 5 s) with reason `unauthorized`, until the token expires; then the
+   * server's 4001 close leads to a reconnect, which asks the same way.
+   */
+  private retryRefresh (): void {
+    const expiresAt = this.token ? tokenExpiry(this.token) : null
+    if (expiresAt === null || !this.isOpen) return
+    const remaining = expiresAt - this.clock.now()
+    if (remaining <= 0) return
+    this.arm('refresh', Math.min(5_000, Math.max(250, remaining / 4)), () => { void this.refreshAuth('unauthorized', true) })
   }
 
   private arm (timer: keyof Connection['timers'], delayMs: number, fn: () => void): void {

@@ -15,7 +15,10 @@ export type { ChannelFrame, ErrorCode, ServerFrame, WelcomeFrame }
  */
 export type ConnectionStatus = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed'
 
-/** Why `getToken` is being asked: apps may cache, and must return a fresh token on `unauthorized`. */
+/**
+ * Why `getToken` is being asked: apps may cache, and must return a fresh token on `unauthorized`
+ * (after a 4001 close, or when a refresh before expiry got back the token about to expire).
+ */
 export type TokenReason = 'connect' | 'refresh' | 'unauthorized' | 'request'
 export type TokenSource = (ctx: { reason: TokenReason }) => string | null | undefined | Promise<string | null | undefined>
 
