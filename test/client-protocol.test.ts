@@ -402,3 +402,15 @@ test('a refresh that gets back the same token asks again, saying why, before the
   t.equal(reasons.at(-1), 'unauthorized', 'the repeat ask says the token held will not do')
   t.equal(c.status, 'open')
 })
+
+test('a listener that subscribes on welcome sends one subscribe, not two', async (t) => {
+  const server = await fakeSyncServer(t)
+  const c = client(t, server.url)
+  c.on('welcome', () => { c.subscribe('logos.w', () => {}) })
+  c.on('user', () => { c.subscribe('logos.u', () => {}) })
+  const conn = await server.connection(0)
+  await subscribeOf(conn, 'logos.w'); await subscribeOf(conn, 'logos.u')
+  await c.ping()
+  t.equal(conn.ops('subscribe').filter((f) => f.channel === 'logos.w').length, 1, 'subscribed on welcome: once')
+  t.equal(conn.ops('subscribe').filter((f) => f.channel === 'logos.u').length, 1, 'subscribed on user: once')
+})

@@ -95,10 +95,13 @@ export class ChannelSet {
     }
   }
 
-  /** After `welcome`: every channel someone listens to goes on the new socket. */
+  /**
+   * After `welcome`: every channel someone listens to goes on the new socket, once (a listener
+   * of `welcome` or `user` may have subscribed a channel already; socketDown unwired the rest).
+   */
   subscribeAll (): void {
     for (const entry of this.entries.values()) {
-      if (this.refs(entry) > 0) this.subscribe(entry)
+      if (this.refs(entry) > 0 && !entry.wired) this.subscribe(entry)
     }
   }
 
