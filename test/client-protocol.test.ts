@@ -414,3 +414,44 @@ test('a listener that subscribes on welcome sends one subscribe, not two', async
   t.equal(conn.ops('subscribe').filter((f) => f.channel === 'logos.w').length, 1, 'subscribed on welcome: once')
   t.equal(conn.ops('subscribe').filter((f) => f.channel === 'logos.u').length, 1, 'subscribed on user: once')
 })
+
+test('a rate_limited error naming no request: unanswered subscribes are sent again after a second, at half the pace', async (t) => {
+  const server = await fakeSyncServer(t)
+  const c = client(t, server.url, { maxFramesPerSecond: 20 })
+  const conn = await server.connection(0)
+  await until(() => c.status === 'open', 2_000, 'open')
+  for (const ch of ['logos.a', 'logos.b', 'logos.c', 'logos.d']) c.subscribe(ch, () => {})
+  const [a, , , d] = await Promise.all(['logos.a', 'logos.b', 'logos.c', 'logos.d'].map((ch) => subscribeOf(conn, ch)))
+  // a was answered; b and c were dropped over the server's limit; d is still being answered.
+  conn.send({ type: 'subscribed', id: a.id, channel: 'logos.a', version: null })
+  conn.send({ type: 'error', code: 'rate_limited', message: 'more than 10 frames per second; frames are being dropped' })
+  conn.send({ type: 'subscribed', id: d.id, channel: 'logos.d', version: null })
+  await c.ping()
+  const count = (ch: string) => conn.ops('subscribe').filter((f) => f.channel === ch).length
+  await until(() => count('logos.b') === 2 && count('logos.c') === 2, 3_000, 'dropped subscribes sent again')
+  await new Promise((r) => setTimeout(r, 300))
+  t.equal(count('logos.a'), 1, 'an answered subscribe is not repeated')
+  t.equal(count('logos.d'), 1, 'nor one answered after the error')
+  t.same(c.wiredChannels.sort(), ['logos.a', 'logos.b', 'logos.c', 'logos.d'])
+
+  // The pace is halved: 20 → 10 frames per second.
+  const before = conn.ops('subscribe').length
+  await new Promise((r) => setTimeout(r, 1_050)) // a fresh one-second window
+  for (let i = 0; i < 30; i++) c.subscribe(`logos.p${i}`, () => {})
+  await new Promise((r) => setTimeout(r, 300))
+  t.equal(conn.ops('subscribe').length - before, 10, 'half the pace after rate_limited')
+})
+
+test('after a 4008 close the client sends at half the pace', async (t) => {
+  const server = await fakeSyncServer(t)
+  const c = client(t, server.url, { maxFramesPerSecond: 20 })
+  const first = await server.connection(0)
+  await until(() => c.status === 'open', 2_000, 'open')
+  first.socket.close(4008, 'rate limit exceeded')
+  const second = await server.connection(1)
+  await until(() => c.status === 'open', 2_000, 'open again')
+  for (let i = 0; i < 30; i++) c.subscribe(`logos.p${i}`, () => {})
+  await new Promise((r) => setTimeout(r, 300))
+  t.equal(second.ops('subscribe').length, 10, 'the first second carries at most 10')
+  await until(() => second.ops('subscribe').length === 30, 3_000, 'the rest')
+})

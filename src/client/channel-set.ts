@@ -24,6 +24,8 @@ export interface ChannelEntry {
    */
   wireFrames: number
   unsubscribeTimer?: ReturnType<typeof setTimeout>
+  /** A subscribe the server dropped over its rate limit, sent again when this fires. */
+  retryTimer?: ReturnType<typeof setTimeout>
 }
 
 /** What the channel set needs from the connection. */
@@ -32,17 +34,25 @@ export interface Wire {
   ready (): boolean
   send (frame: ClientFrame): boolean
   nextId (): number
+  /** The server refused frames as too many: send slower. */
+  slowDown (): void
   error (err: SyncError): void
 }
 
 const CHANNEL_FRAME_TYPES = new Set<string>(['snapshot', 'created', 'updated', 'deleted', 'votes'])
 /** A subscribe refused as `rate_limited` is tried again after this long. */
 const RETRY_RATE_LIMITED_MS = 1_000
+const MAX_PRESUMED_DROPPED = 1_000
 
 export class ChannelSet {
   private readonly entries = new Map<string, ChannelEntry>()
-  /** Subscribe request id → channel, to route `error` frames. */
+  /** Subscribe request id → channel, to route `error` frames; removed once answered. */
   private readonly requests = new Map<number, string>()
+  /**
+   * Subscribes still unanswered when the server said `rate_limited` without naming a request:
+   * presumed dropped and sent again later, unless an answer shows they got through after all.
+   */
+  private readonly presumedDropped = new Map<number, string>()
 
   constructor (private readonly wire: Wire, private readonly unsubscribeDelayMs: number) {}
 
@@ -116,8 +126,12 @@ export class ChannelSet {
   /** The socket is gone: nothing is on the wire any more. */
   socketDown (): void {
     this.requests.clear()
+    this.presumedDropped.clear()
     for (const entry of this.entries.values()) {
       entry.wired = false
+      // subscribeAll on the next welcome covers a pending rate-limit retry.
+      clearTimeout(entry.retryTimer)
+      entry.retryTimer = undefined
       // What arrived live on the lost socket must not outlive it: a REST poll during the outage
       // would otherwise bring back a logo created live and deleted while the client was offline.
       if (entry.ref.kind === 'logos') resetLiveMemo(entry.memo)
@@ -127,7 +141,10 @@ export class ChannelSet {
   }
 
   close (): void {
-    for (const entry of this.entries.values()) clearTimeout(entry.unsubscribeTimer)
+    for (const entry of this.entries.values()) {
+      clearTimeout(entry.unsubscribeTimer)
+      clearTimeout(entry.retryTimer)
+    }
   }
 
   /** Routes a frame from the server. */
@@ -146,27 +163,72 @@ export class ChannelSet {
   }
 
   private subscribed (frame: SubscribedFrame): void {
-    if (frame.id !== undefined) this.requests.delete(frame.id as number)
+    const id = frame.id as number | undefined
+    if (id !== undefined) this.requests.delete(id)
     const entry = this.entries.get(frame.channel)
+    if (id !== undefined && this.presumedDropped.delete(id) && entry && !entry.wired) {
+      // Presumed dropped over the rate limit, but it got through: it is on the wire.
+      clearTimeout(entry.retryTimer)
+      entry.retryTimer = undefined
+      if (this.refs(entry) > 0) {
+        entry.wired = true
+      } else {
+        this.wire.send({ op: 'unsubscribe', channel: entry.name, id: this.wire.nextId() })
+      }
+    }
     if (entry?.state.error) this.setState(entry, { ...entry.state, error: null }, null)
   }
 
   private refused (frame: ErrorFrame): void {
-    const requested = frame.id !== undefined ? this.requests.get(frame.id as number) : undefined
-    if (frame.id !== undefined) this.requests.delete(frame.id as number)
+    const id = frame.id as number | undefined
+    const requested = id !== undefined ? this.requests.get(id) ?? this.presumedDropped.get(id) : undefined
+    if (id !== undefined) {
+      this.requests.delete(id)
+      this.presumedDropped.delete(id)
+    }
     const channel = requested ?? frame.channel
     const error = new SyncError(frame.message, frame.code, { channel })
+    if (frame.code === 'rate_limited') this.wire.slowDown()
+    if (frame.code === 'rate_limited' && id === undefined && channel === undefined) {
+      // The server drops frames over its limit and answers only the first drop in a second,
+      // naming no request: any subscribe not answered yet may have been dropped.
+      this.retryUnanswered()
+    }
     const entry = channel ? this.entries.get(channel) : undefined
     // A refused subscribe (or a subscription the server dropped on its own) is not on the wire.
-    if (entry && (requested !== undefined || frame.id === undefined)) {
+    if (entry && (requested !== undefined || id === undefined)) {
       entry.wired = false
+      clearTimeout(entry.retryTimer)
+      entry.retryTimer = undefined
       if (frame.code === 'rate_limited') {
-        setTimeout(() => { if (this.refs(entry) > 0 && !entry.wired) this.subscribe(entry) }, RETRY_RATE_LIMITED_MS)
+        this.retryLater(entry)
       } else {
         this.setState(entry, { ...entry.state, error }, null)
       }
     }
     this.wire.error(error)
+  }
+
+  /** Every subscribe still unanswered is presumed dropped: not on the wire, sent again later. */
+  private retryUnanswered (): void {
+    for (const [id, name] of this.requests) {
+      this.requests.delete(id)
+      const entry = this.entries.get(name)
+      if (!entry?.wired) continue
+      this.presumedDropped.set(id, name)
+      // Truly dropped ones are never answered: keep the newest few (the map lives as long as the socket).
+      if (this.presumedDropped.size > MAX_PRESUMED_DROPPED) this.presumedDropped.delete(this.presumedDropped.keys().next().value!)
+      entry.wired = false
+      this.retryLater(entry)
+    }
+  }
+
+  private retryLater (entry: ChannelEntry): void {
+    clearTimeout(entry.retryTimer)
+    entry.retryTimer = setTimeout(() => {
+      entry.retryTimer = undefined
+      if (this.refs(entry) > 0 && !entry.wired) this.subscribe(entry)
+    }, RETRY_RATE_LIMITED_MS)
   }
 
   /** Applies state from the wire, REST or a vote's own result; callbacks hear of real changes only. */

@@ -55,6 +55,7 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
       ready: () => this.conn.status === 'open',
       send: (frame) => this.conn.send(frame),
       nextId: () => this.conn.nextId(),
+      slowDown: () => this.conn.slowDown(),
       error: (err) => this.emit('error', err)
     }, options.unsubscribeDelayMs ?? 0)
     const fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init))

@@ -42,6 +42,7 @@ const UNAUTHORIZED = 4001 satisfies typeof CloseCode.unauthorized
  * Checked against ../protocol.ts like UNAUTHORIZED.
  */
 const SPREAD_CLOSES = new Set<number>([1001 satisfies typeof CloseCode.goingAway, 4008 satisfies typeof CloseCode.rateLimited, 4009 satisfies typeof CloseCode.slowConsumer])
+const RATE_LIMITED = 4008 satisfies typeof CloseCode.rateLimited
 /** A connection that lived this long counts as a success: the next backoff starts over. */
 const STABLE_MS = 5_000
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -96,6 +97,9 @@ export class Connection {
     if (!this.socket || this.socket.readyState !== OPEN) return false
     return this.outbox.send(frame)
   }
+
+  /** The server refused frames as too many (`rate_limited`): send at half the pace from now on. */
+  slowDown (): void { this.outbox.slowDown() }
 
   /** Measures the round trip with a `ping` op (also refreshes the clock estimate). */
   ping (): Promise<number> { return this.heartbeat.ping() }
@@ -254,6 +258,7 @@ export class Connection {
       this.unauthorizedStreak = 0
     }
     if (closeCode !== undefined && SPREAD_CLOSES.has(closeCode)) this.spread = true
+    if (closeCode === RATE_LIMITED) this.outbox.slowDown()
     if (closeCode === UNAUTHORIZED) {
       this.tokenReason = 'unauthorized'
       this.token = null

@@ -10,7 +10,12 @@ export class Outbox {
   private sentInWindow = 0
   private timer: ReturnType<typeof setTimeout> | undefined
 
-  constructor (private readonly maxPerSecond: number) {}
+  constructor (private maxPerSecond: number) {}
+
+  /** The server said we send too fast (`rate_limited`, close 4008): half the pace from now on (at least 1 a second). */
+  slowDown (): void {
+    this.maxPerSecond = Math.max(1, Math.floor(this.maxPerSecond / 2))
+  }
 
   /** Frames go to this socket from now on; `write` returns false once the socket is not open. */
   attach (write: (frame: ClientFrame) => boolean): void {
