@@ -81,6 +81,9 @@ test('with the WebSocket refused, refreshInterval keeps counts fresh over REST; 
   await page.waitForSelector('.logo-card >> nth=5', { timeout: 15_000 })
   await page.waitForSelector('[data-testid=status][data-status=reconnecting]', { timeout: 10_000 })
   t.pass('the socket is refused: not live')
+  // No deadline is the default: the page must say so, not keep "Loading the deadline…".
+  await page.waitForFunction(() => /no deadline set/.test(document.querySelector('[data-testid=countdown]')?.textContent ?? ''), null, { timeout: 10_000 })
+  t.pass('no deadline: voting is open')
   const id = (await page.locator('.logo-card').first().getAttribute('data-logo-id'))!
 
   // Someone votes elsewhere; without a socket the card's refreshInterval (2 s) must show it.
