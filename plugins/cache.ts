@@ -62,6 +62,8 @@ export default fp(async function cachePlugin (fastify) {
   fastify.decorate('syncCache', cache)
   fastify.decorate('cacheStats', () => cache.stats())
 
+  // Other replicas resync from L2 after a lost publish: let them only once our missed writes are in.
+  const releaseNotice = l2 ? fastify.bus.holdResyncNotice(() => l2.settled()) : () => {}
   // Never let a cache fault stop the bus from reaching the handlers after this one (the sync hub).
   const unsubscribe = fastify.bus.subscribe((message) => {
     try {
@@ -73,6 +75,7 @@ export default fp(async function cachePlugin (fastify) {
   })
   const unresync = fastify.bus.onResync(() => cache.resync())
   fastify.addHook('onClose', async () => {
+    releaseNotice()
     unsubscribe()
     unresync()
     cache.close()

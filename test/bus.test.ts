@@ -105,6 +105,27 @@ t.test('redis: a publish lost to a blip makes every replica resync', async (t) =
   t.ok(resyncs > 0, 'the other replica was told to resync')
 })
 
+t.test('redis: the resync notice waits for its gates (the cache replaying what it missed)', async (t) => {
+  const redis = await privateRedis(t)
+  const prefix = redisPrefix()
+  const { bus: a, publisher } = await redisBusWithClient(t, redis.url, prefix, 'a')
+  const b = await redisBus(t, redis.url, prefix, 'b')
+  let gateOpenedAt = 0
+  a.holdResyncNotice(() => new Promise<void>((resolve) => setTimeout(() => { gateOpenedAt = Date.now(); resolve() }, 400)))
+  let resyncAt = 0
+  b.onResync(() => { resyncAt ||= Date.now() })
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  const closed = new Promise((resolve) => publisher.once('close', resolve))
+  await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes')
+  await closed
+  await a.publish({ kind: 'deadline', deadline: null, version: 4 }).catch(() => {})
+  const deadline = Date.now() + 10_000
+  while (resyncAt === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  t.ok(resyncAt > 0, 'the other replica was told to resync')
+  t.ok(gateOpenedAt > 0 && resyncAt >= gateOpenedAt, 'only after the gate opened')
+})
+
 t.test('the app picks the Redis bus when REDIS_URL is set and closes its subscriber', async (t) => {
   const app = await build(t, { REDIS_URL, REDIS_KEY_PREFIX: redisPrefix() })
   t.equal(app.bus.kind, 'redis')

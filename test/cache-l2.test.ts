@@ -137,3 +137,31 @@ t.test('an L2 entry older than what L1 was told about is a miss', async (t) => {
   t.same(await core.get('doc'), { version: 6 }, 'read from the store, not the stale L2 entry')
   t.same(await l2.get('doc'), { v: 6, d: { version: 6 } }, 'and L2 repaired')
 })
+
+t.test('settled() waits for the writes missed while Redis was away to be replayed', async (t) => {
+  const { privateRedis } = await import('./helper.js')
+  const server = await privateRedis(t)
+  const redis = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50, lazyConnect: true })
+  redis.on('error', () => {})
+  await redis.connect()
+  t.teardown(() => redis.disconnect())
+  const l2 = createRedisL2({ redis, prefix: 'settle:', ttlMs: 60_000, floorTtlMs: 120_000, timeoutMs: 500, counters: createCounters(), log: quiet })
+  t.teardown(() => l2.close())
+  await l2.settled()
+  t.pass('settled at once with nothing missed')
+
+  await server.stop()
+  await l2.write('k', { op: 'set', version: 3, value: { n: 3 } })
+  t.equal(l2.pendingWrites, 1, 'the write was missed and remembered')
+  let settled = false
+  const done = l2.settled().then(() => { settled = true })
+  await new Promise((r) => setTimeout(r, 150))
+  t.notOk(settled, 'not settled while Redis is away')
+
+  await server.start()
+  await done
+  t.equal(l2.pendingWrites, 0, 'settled once the replay ended')
+  const check = new Redis(server.url)
+  t.teardown(() => check.disconnect())
+  t.match(JSON.parse((await check.get('settle:k'))!), { v: 3 }, 'and the missed write is in Redis by then')
+})

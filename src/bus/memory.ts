@@ -15,6 +15,7 @@ export function createMemoryBus (origin: string): Bus {
       return () => { handlers.delete(handler) }
     },
     onResync () { return () => {} },
+    holdResyncNotice () { return () => {} }, // one process: nothing is ever lost between replicas
     async ping () {},
     async close () { handlers.clear() }
   }

@@ -24,6 +24,8 @@ export interface RedisBusOptions {
   /** This replica's id, stamped on every message. */
   origin: string
   log: BusLog
+  /** The longest the resync notice waits for its gates (holdResyncNotice); default 5 s. */
+  resyncGateMs?: number
   /** A publish that takes longer than this is treated as failed (the write is committed anyway). */
   publishTimeoutMs?: number
   /** How long the first subscription may take before boot fails. */
@@ -113,11 +115,21 @@ export async function connectRedisBus (opts: RedisBusOptions): Promise<Bus> {
   subscriber.on('ready', subscribeNow)
 
   // A lost publish means other replicas missed it too: tell them once Redis answers.
+  // Gates (the cache's L2 replay) hold the notice back, at most resyncGateMs.
+  const gates = new Set<() => Promise<void>>()
+  const resyncGateMs = opts.resyncGateMs ?? 5000
+  let noticeInFlight = false
   const sendResyncNotice = () => {
-    if (!owesResyncNotice || closed) return
-    const notice: Envelope = { resync: true, origin, publishedAt: Date.now() }
-    withTimeout(publisher.publish(channel, JSON.stringify(notice)), publishTimeoutMs, 'resync notice')
+    if (!owesResyncNotice || closed || noticeInFlight) return
+    noticeInFlight = true
+    const held = Promise.all([...gates].map((gate) => gate().catch(() => {})))
+    withTimeout(held, resyncGateMs, 'resync gates').catch(() => {})
+      .then(() => {
+        const notice: Envelope = { resync: true, origin, publishedAt: Date.now() }
+        return withTimeout(publisher.publish(channel, JSON.stringify(notice)), publishTimeoutMs, 'resync notice')
+      })
       .then(() => { owesResyncNotice = false }, () => { /* still down; retried on the next 'ready' */ })
+      .finally(() => { noticeInFlight = false })
   }
   publisher.on('ready', sendResyncNotice)
 
@@ -148,6 +160,10 @@ export async function connectRedisBus (opts: RedisBusOptions): Promise<Bus> {
     subscribe (handler) {
       handlers.add(handler)
       return () => { handlers.delete(handler) }
+    },
+    holdResyncNotice (gate) {
+      gates.add(gate)
+      return () => { gates.delete(gate) }
     },
     onResync (handler) {
       resyncHandlers.add(handler)

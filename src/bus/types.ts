@@ -27,6 +27,12 @@ export interface Bus {
    * (Redis subscriber reconnected). Subscribers re-read state they care about.
    */
   onResync (handler: () => void): () => void
+  /**
+   * After a publish was lost, the bus tells the other replicas to resync once Redis is back.
+   * A gate delays that notice until it resolves (the cache replays the L2 writes it missed, so
+   * replicas that resync do not refill from older values). Returns a function that removes it.
+   */
+  holdResyncNotice (gate: () => Promise<void>): () => void
   ping (): Promise<void>
   close (): Promise<void>
 }

@@ -201,7 +201,7 @@ export function createLogoCache (opts: LogoCacheOptions) {
       if (changesIndex(event) && !own) dropIndex()
     },
 
-    /** The bus lost messages: forget L1 (L2 was written before each publish, so it is sound). */
+    /** The bus lost messages: forget L1 (L2 was written before each publish, or replayed before the resync notice went out). */
     resync (): void {
       core.clearLocal()
       dropIndex()

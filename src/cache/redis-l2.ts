@@ -185,6 +185,9 @@ export function createRedisL2 (opts: RedisL2Options): L2 {
     }
   }
 
+  /** Callers of settled() waiting for the replay to end. */
+  const settledWaiters = new Set<() => void>()
+
   async function replay (): Promise<void> {
     if (replaying) return
     replaying = true
@@ -207,6 +210,8 @@ export function createRedisL2 (opts: RedisL2Options): L2 {
       }
     } finally {
       replaying = false
+      for (const resolve of settledWaiters) resolve()
+      settledWaiters.clear()
     }
   }
 
@@ -217,6 +222,12 @@ export function createRedisL2 (opts: RedisL2Options): L2 {
   return {
     get available () { return !degraded && redis.status === 'ready' },
     get pendingWrites () { return pending.size + pendingBumps.size + (overflowed ? 1 : 0) },
+
+    /** Resolves once no missed write is waiting to be replayed (now, or when the replay ends). */
+    settled (): Promise<void> {
+      if (!replaying && pending.size === 0 && pendingBumps.size === 0 && !overflowed) return Promise.resolve()
+      return new Promise((resolve) => { settledWaiters.add(resolve) })
+    },
 
     async get (key) {
       const raw = await run(() => redis.get(k(key)))

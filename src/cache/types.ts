@@ -49,6 +49,8 @@ export interface L2 {
   inspect (key: string): Promise<string | null | undefined>
   readonly available: boolean
   readonly pendingWrites: number
+  /** Resolves once no missed write waits to be replayed. */
+  settled (): Promise<void>
   close (): void
 }
 
