@@ -84,6 +84,20 @@ t.test('redis: publishing while Redis is down fails fast; after it returns the s
   t.match(got.map((m) => m.event), [{ kind: 'deadline', version: 3 }], 'messages flow again, without a reconnect by the caller')
 })
 
+/**
+ * Breaks only the command connections (TYPE normal): the subscribers never see a gap, so any
+ * resync must come from the notice a publisher sends once it is back. Resolves with how many
+ * connections were killed, once `publisher` has seen its close.
+ */
+async function killPublishers (t: TestLike, url: string, publisher: Redis): Promise<number> {
+  const admin = new Redis(url)
+  t.teardown(() => admin.disconnect())
+  const closed = new Promise((resolve) => publisher.once('close', resolve))
+  const killed = Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes'))
+  await closed
+  return killed
+}
+
 t.test('redis: a publish lost to a blip makes every replica resync', async (t) => {
   // Only the publishing connection breaks: the subscribers never see a gap, so the resync must
   // come from the notice the publisher sends once it is back. A private Redis: nothing else on it.
@@ -93,12 +107,7 @@ t.test('redis: a publish lost to a blip makes every replica resync', async (t) =
   const b = await redisBus(t, redis.url, prefix, 'b')
   let resyncs = 0
   b.onResync(() => { resyncs++ })
-  const admin = new Redis(redis.url)
-  t.teardown(() => admin.disconnect())
-  const closed = new Promise((resolve) => publisher.once('close', resolve))
-  // TYPE normal: the command connections; the pub/sub ones (subscribers) stay up.
-  t.ok(Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes')) >= 1, 'publishers disconnected')
-  await closed
+  t.ok(await killPublishers(t, redis.url, publisher) >= 1, 'publishers disconnected')
   await a.publish({ kind: 'deadline', deadline: null, version: 4 }).then(() => t.fail('published on a killed connection'), () => t.pass('the publish failed'))
   const deadline = Date.now() + 10_000
   while (resyncs === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
@@ -114,11 +123,7 @@ t.test('redis: the resync notice waits for its gates (the cache replaying what i
   a.holdResyncNotice(() => new Promise<void>((resolve) => setTimeout(() => { gateOpenedAt = Date.now(); resolve() }, 400)))
   let resyncAt = 0
   b.onResync(() => { resyncAt ||= Date.now() })
-  const admin = new Redis(redis.url)
-  t.teardown(() => admin.disconnect())
-  const closed = new Promise((resolve) => publisher.once('close', resolve))
-  await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes')
-  await closed
+  await killPublishers(t, redis.url, publisher)
   await a.publish({ kind: 'deadline', deadline: null, version: 4 }).catch(() => {})
   const deadline = Date.now() + 10_000
   while (resyncAt === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
