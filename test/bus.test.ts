@@ -98,35 +98,44 @@ async function killPublishers (t: TestLike, url: string, publisher: Redis): Prom
   return killed
 }
 
-t.test('redis: a publish lost to a blip makes every replica resync', async (t) => {
-  // Only the publishing connection breaks: the subscribers never see a gap, so the resync must
-  // come from the notice the publisher sends once it is back. A private Redis: nothing else on it.
+/**
+ * Replicas `a` and `b` on a Redis of this test's own. `losePublish(until)` kills the publishing
+ * connections, has `a` publish into the gap, then waits (at most 10 s) until `until()` holds.
+ */
+async function twoReplicasOnPrivateRedis (t: TestLike) {
   const redis = await privateRedis(t)
   const prefix = redisPrefix()
   const { bus: a, publisher } = await redisBusWithClient(t, redis.url, prefix, 'a')
   const b = await redisBus(t, redis.url, prefix, 'b')
+  const losePublish = async (until: () => boolean) => {
+    const killed = await killPublishers(t, redis.url, publisher)
+    const publishFailed = await a.publish({ kind: 'deadline', deadline: null, version: 4 }).then(() => false, () => true)
+    const deadline = Date.now() + 10_000
+    while (!until() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    return { killed, publishFailed }
+  }
+  return { a, b, losePublish }
+}
+
+t.test('redis: a publish lost to a blip makes every replica resync', async (t) => {
+  // Only the publishing connection breaks: the subscribers never see a gap, so the resync must
+  // come from the notice the publisher sends once it is back. A private Redis: nothing else on it.
+  const { b, losePublish } = await twoReplicasOnPrivateRedis(t)
   let resyncs = 0
   b.onResync(() => { resyncs++ })
-  t.ok(await killPublishers(t, redis.url, publisher) >= 1, 'publishers disconnected')
-  await a.publish({ kind: 'deadline', deadline: null, version: 4 }).then(() => t.fail('published on a killed connection'), () => t.pass('the publish failed'))
-  const deadline = Date.now() + 10_000
-  while (resyncs === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  const { killed, publishFailed } = await losePublish(() => resyncs > 0)
+  t.ok(killed >= 1, 'publishers disconnected')
+  t.ok(publishFailed, 'the publish on the killed connection failed')
   t.ok(resyncs > 0, 'the other replica was told to resync')
 })
 
 t.test('redis: the resync notice waits for its gates (the cache replaying what it missed)', async (t) => {
-  const redis = await privateRedis(t)
-  const prefix = redisPrefix()
-  const { bus: a, publisher } = await redisBusWithClient(t, redis.url, prefix, 'a')
-  const b = await redisBus(t, redis.url, prefix, 'b')
+  const { a, b, losePublish } = await twoReplicasOnPrivateRedis(t)
   let gateOpenedAt = 0
   a.holdResyncNotice(() => new Promise<void>((resolve) => setTimeout(() => { gateOpenedAt = Date.now(); resolve() }, 400)))
   let resyncAt = 0
   b.onResync(() => { resyncAt ||= Date.now() })
-  await killPublishers(t, redis.url, publisher)
-  await a.publish({ kind: 'deadline', deadline: null, version: 4 }).catch(() => {})
-  const deadline = Date.now() + 10_000
-  while (resyncAt === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  await losePublish(() => resyncAt > 0)
   t.ok(resyncAt > 0, 'the other replica was told to resync')
   t.ok(gateOpenedAt > 0 && resyncAt >= gateOpenedAt, 'only after the gate opened')
 })

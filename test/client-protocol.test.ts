@@ -233,13 +233,23 @@ function heldFetch () {
   return { fetch, calls, call }
 }
 
-test('a REST read of the list started before the wire snapshot cannot bring back a logo deleted in between', async (t) => {
+
+/**
+ * A client on the fake server whose REST answers the test holds and releases, subscribed to
+ * `channels` with every subscribe acknowledged.
+ */
+async function heldClient (t: TestLike, channels: string[], opts: Parameters<typeof client>[2] = {}) {
   const server = await fakeSyncServer(t)
   const rest = heldFetch()
-  const c = client(t, server.url, { fetch: rest.fetch })
-  c.subscribe('logos', () => {})
+  const c = client(t, server.url, { fetch: rest.fetch, ...opts })
+  for (const channel of channels) c.subscribe(channel, () => {})
   const conn = await server.connection(0)
-  await subscribeOf(conn, 'logos')
+  for (const channel of channels) await subscribeOf(conn, channel)
+  return { server, rest, c, conn }
+}
+
+test('a REST read of the list started before the wire snapshot cannot bring back a logo deleted in between', async (t) => {
+  const { rest, c, conn } = await heldClient(t, ['logos'])
   // The page's revalidateOnMount: GET /logos starts, and is slow.
   const read = c.revalidate('logos')
   const get = await rest.call('GET', '/logos')
@@ -253,12 +263,7 @@ test('a REST read of the list started before the wire snapshot cannot bring back
 })
 
 test('a REST poll while the socket is down cannot bring back a logo created live and deleted during the outage', async (t) => {
-  const server = await fakeSyncServer(t)
-  const rest = heldFetch()
-  const c = client(t, server.url, { fetch: rest.fetch })
-  c.subscribe('logos', () => {})
-  const conn = await server.connection(0)
-  await subscribeOf(conn, 'logos')
+  const { server, rest, c, conn } = await heldClient(t, ['logos'])
   conn.send({ channel: 'logos', type: 'snapshot', version: null, data: [logo('a', 1)] })
   conn.send({ channel: 'logos', type: 'created', version: 1, data: logo('b', 1) })
   await until(() => c.get<Logo[]>('logos')?.length === 2, 2_000, 'b created live')
@@ -272,12 +277,7 @@ test('a REST poll while the socket is down cannot bring back a logo created live
 })
 
 test('a REST read of the deadline started before a live change does not overwrite it after the socket drops', async (t) => {
-  const server = await fakeSyncServer(t)
-  const rest = heldFetch()
-  const c = client(t, server.url, { fetch: rest.fetch })
-  c.subscribe('voting.deadline', () => {})
-  const conn = await server.connection(0)
-  await subscribeOf(conn, 'voting.deadline')
+  const { server, rest, c, conn } = await heldClient(t, ['voting.deadline'])
   conn.send({ channel: 'voting.deadline', type: 'snapshot', version: 1, data: '2030-01-01T00:00:00.000Z' })
   await until(() => c.getState('voting.deadline').status === 'ready', 2_000, 'snapshot')
   const read = c.revalidate('voting.deadline')
@@ -293,13 +293,7 @@ test('a REST read of the deadline started before a live change does not overwrit
 })
 
 test("a vote's own result shows its count at once but does not raise a list item's version past an admin's rename", async (t) => {
-  const server = await fakeSyncServer(t)
-  const rest = heldFetch()
-  const c = client(t, server.url, { fetch: rest.fetch, getToken: () => token('alice') })
-  c.subscribe('logos', () => {})
-  c.subscribe('logos.a.votes', () => {})
-  const conn = await server.connection(0)
-  await subscribeOf(conn, 'logos'); await subscribeOf(conn, 'logos.a.votes')
+  const { rest, c, conn } = await heldClient(t, ['logos', 'logos.a.votes'], { getToken: () => token('alice') })
   conn.send({ channel: 'logos', type: 'snapshot', version: null, data: [logo('a', 10, { totalVotes: 5 })] })
   conn.send({ channel: 'logos.a.votes', type: 'snapshot', version: 10, data: 5 })
   await until(() => c.getState('logos').status === 'ready' && c.get('logos.a.votes') === 5, 2_000, 'snapshots')
@@ -327,12 +321,7 @@ test("a vote's own result shows its count at once but does not raise a list item
 })
 
 test("a vote's late REST answer does not undo a newer push of the voter's own votes (two tabs)", async (t) => {
-  const server = await fakeSyncServer(t)
-  const rest = heldFetch()
-  const c = client(t, server.url, { fetch: rest.fetch, getToken: () => token('alice') })
-  c.subscribe('users.alice.votes', () => {})
-  const conn = await server.connection(0)
-  await subscribeOf(conn, 'users.alice.votes')
+  const { server, rest, c, conn } = await heldClient(t, ['users.alice.votes'], { getToken: () => token('alice') })
   conn.send({ channel: 'users.alice.votes', type: 'snapshot', version: null, data: ['x'] })
   await until(() => c.getState('users.alice.votes').status === 'ready', 2_000, 'snapshot')
 
