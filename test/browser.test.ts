@@ -70,9 +70,7 @@ test('two pages on two replicas: live votes, recovery after a restart and a Redi
     REDIS_URL: redis.url,
     SEED_DEMO_DATA: 'true',
     // No JWT_SECRET: each server mints demo tokens (POST /auth/dev-token) for its own page.
-    JWT_SECRET: undefined,
-    // A loaded CI box lags now and then; this test is not about load shedding.
-    PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0'
+    JWT_SECRET: undefined
   })
   const serverA = await startServer(t, env)
   let serverB = await startServer(t, env) // after A: A seeded the empty database, B finds it seeded

@@ -8,7 +8,7 @@ import { PG_URL, bearer, build, listen, scaledEnv, token, type TestLike } from '
 const logoBody = (title: string) => ({ title, imageUrl: 'https://x.test/logo.png' })
 
 async function scaledApp (t: TestLike, extra: Record<string, string> = {}) {
-  const env = await scaledEnv(t, { RATE_LIMIT_MAX: '100000', VOTE_RATE_LIMIT: '100000', CACHE_DEBUG_ROUTES: 'true', PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0', ...extra })
+  const env = await scaledEnv(t, { RATE_LIMIT_MAX: '100000', VOTE_RATE_LIMIT: '100000', CACHE_DEBUG_ROUTES: 'true', ...extra })
   const { app, http } = await listen(t, env)
   return { app, http, env }
 }

@@ -13,7 +13,7 @@ interface Entry { l1: { version: number, floor: boolean, value?: Logo } | null, 
 const json = async <T> (res: Response | Promise<Response>): Promise<T> => await (await res).json() as T
 
 async function replicas (t: TestLike) {
-  const env = await scaledEnv(t, { CACHE_TTL_MS: '600000', CACHE_DEBUG_ROUTES: 'true', RATE_LIMIT_MAX: '1000000', VOTE_RATE_LIMIT: '1000000', PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0' })
+  const env = await scaledEnv(t, { CACHE_TTL_MS: '600000', CACHE_DEBUG_ROUTES: 'true', RATE_LIMIT_MAX: '1000000', VOTE_RATE_LIMIT: '1000000' })
   const [a, b] = await Promise.all([startServer(t, env), startServer(t, env)])
   const store = await createPostgresStore({ connectionString: PG_URL, schema: env.DATABASE_SCHEMA! })
   t.teardown(() => store.close())

@@ -10,7 +10,6 @@ import { until } from './fixtures/fake-sync-server.js'
 import { bearer, build, freePort, listen, scaledEnv, startServer, tempDir, token, type TestLike } from './helper.js'
 
 /** A loaded CI box lags its event loop now and then; these tests are not about load shedding. */
-const NO_SHEDDING = { PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0' }
 const admin = async () => bearer(await token('admin', 'admin'))
 const logoBody = (title: string) => ({ title, imageUrl: `https://example.com/${title}.png` })
 
@@ -44,7 +43,7 @@ async function listenOn (t: TestLike, env: Record<string, string | undefined>, p
 }
 
 test('survives its server stopping and starting again on the same port: exact state, one subscription per channel', async (t) => {
-  const env = await scaledEnv(t, NO_SHEDDING)
+  const env = await scaledEnv(t)
   const other = await listen(t, env)
   const [l1, l2] = [await createLogo(other.app, 'one'), await createLogo(other.app, 'two')]
   const port = await freePort()
@@ -119,7 +118,7 @@ test('survives its server stopping and starting again on the same port: exact st
 test('a server process killed outright (no close frame): the client reconnects to its successor', async (t) => {
   const dataDir = tempDir(t)
   const port = await freePort()
-  const first = await startServer(t, { ...NO_SHEDDING, DATA_DIR: dataDir, SYNC_HEARTBEAT_MS: '500' }, { port })
+  const first = await startServer(t, { DATA_DIR: dataDir, SYNC_HEARTBEAT_MS: '500' }, { port })
   const created = await fetch(`${first.http}/logos`, { method: 'POST', headers: { ...(await admin()), 'content-type': 'application/json' }, body: JSON.stringify(logoBody('solo')) })
   const logo = await created.json() as Logo
   const c = newClient(t, first.ws, { getToken: () => token('carol') })
@@ -130,7 +129,7 @@ test('a server process killed outright (no close frame): the client reconnects t
   await until(() => c.status === 'reconnecting', 10_000, 'client noticed')
   const frames: { type: string, channel?: string }[] = []
   c.on('frame', (f) => frames.push(f as { type: string, channel?: string }))
-  const second = await startServer(t, { ...NO_SHEDDING, DATA_DIR: dataDir, SYNC_HEARTBEAT_MS: '500' }, { port })
+  const second = await startServer(t, { DATA_DIR: dataDir, SYNC_HEARTBEAT_MS: '500' }, { port })
   await until(() => frames.some((f) => f.type === 'subscribed'), 10_000, 'resubscribed')
   t.equal(c.status, 'open')
   // Another client votes: the change must come over the wire, not from our own REST answer.
@@ -143,7 +142,7 @@ test('a server process killed outright (no close frame): the client reconnects t
 })
 
 test('refreshes its token on a live connection before it expires', async (t) => {
-  const { app, ws } = await listen(t, NO_SHEDDING)
+  const { app, ws } = await listen(t)
   const logo = await createLogo(app, 'fresh')
   const reasons: string[] = []
   const issued: string[] = []
@@ -176,7 +175,7 @@ test('refreshes its token on a live connection before it expires', async (t) => 
 })
 
 test('after a 4001 (token expired, no refresh to be had) it asks for a new token and reconnects', async (t) => {
-  const { ws } = await listen(t, NO_SHEDDING)
+  const { ws } = await listen(t)
   const reasons: string[] = []
   const short = await token('erin', 'user', { expiresIn: 1_200 })
   const c = newClient(t, ws, {
@@ -196,7 +195,7 @@ test('after a 4001 (token expired, no refresh to be had) it asks for a new token
 })
 
 test('REST helpers: list, one, vote, unvote, voting; errors carry status and code', async (t) => {
-  const { app, ws } = await listen(t, NO_SHEDDING)
+  const { app, ws } = await listen(t)
   const logo = await createLogo(app, 'rest')
   const c = newClient(t, ws, { getToken: () => token('frank'), autoConnect: false })
   t.same((await c.getLogos()).map((l) => l._id), [logo._id])
@@ -217,7 +216,7 @@ test('REST helpers: list, one, vote, unvote, voting; errors carry status and cod
 })
 
 test('a vote applies its own result to the channels held at once', async (t) => {
-  const { app, ws } = await listen(t, { ...NO_SHEDDING, SYNC_CONFLATE_MS: '2000' })
+  const { app, ws } = await listen(t, { SYNC_CONFLATE_MS: '2000' })
   const logo = await createLogo(app, 'mine')
   const c = newClient(t, ws, { getToken: () => token('gina') })
   for (const ch of ['logos', `logos.${logo._id}.votes`, 'users.gina.votes']) c.subscribe(ch, () => {})
@@ -230,7 +229,7 @@ test('a vote applies its own result to the channels held at once', async (t) => 
 })
 
 test('revalidate reads each channel over REST, and versions still win', async (t) => {
-  const { app, ws } = await listen(t, NO_SHEDDING)
+  const { app, ws } = await listen(t)
   const [kept, gone] = [await createLogo(app, 'kept'), await createLogo(app, 'gone')]
   await app.inject({ method: 'POST', url: `/logos/${kept._id}/votes`, headers: bearer(await token('hal')) })
   await app.inject({ method: 'DELETE', url: `/logos/${gone._id}`, headers: await admin() })

@@ -62,7 +62,7 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
 test('with the WebSocket refused, refreshInterval keeps counts fresh over REST; then the socket takes over', { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, async (t) => {
   const built = spawnSync(process.execPath, [join(ROOT, 'scripts/ensure-build.mjs'), '--web'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 })
   t.equal(built.status, 0, `demo page built: ${built.stdout}${built.stderr}`)
-  const server = await startServer(t, { DATA_DIR: tempDir(t), SEED_DEMO_DATA: 'true', JWT_SECRET: undefined, PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0' })
+  const server = await startServer(t, { DATA_DIR: tempDir(t), SEED_DEMO_DATA: 'true', JWT_SECRET: undefined })
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 })
   t.teardown(() => browser.close())
   const context = await browser.newContext()

@@ -6,11 +6,9 @@ import { listen, token } from './helper.js'
 import { SyncClient } from './sync-client.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-/** These tests load the event loop on purpose; keep load shedding out of the way. */
-const serve = (t: Parameters<typeof listen>[0], env: Record<string, string> = {}) => listen(t, { PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0', ...env })
 
 t.test('heartbeats drop a peer that stops answering pings, and only that one', async (t) => {
-  const { ws } = await serve(t, { SYNC_HEARTBEAT_MS: '150' })
+  const { ws } = await listen(t, { SYNC_HEARTBEAT_MS: '150' })
   const dead = await SyncClient.connect(t, ws, { autoPong: false })
   const alive = await SyncClient.connect(t, ws)
   t.equal(dead.frames[0].heartbeatMs, 150, 'the welcome announces the interval')
@@ -22,7 +20,7 @@ t.test('heartbeats drop a peer that stops answering pings, and only that one', a
 })
 
 t.test('shutdown closes every client with 1001 before the app is closed', async (t) => {
-  const { app, ws } = await serve(t)
+  const { app, ws } = await listen(t)
   const clients = await Promise.all([0, 1, 2].map(() => SyncClient.connect(t, ws)))
   await clients[0].subscribe('logos')
   const codes: number[] = []
@@ -41,7 +39,7 @@ async function seedLogos (app: Awaited<ReturnType<typeof listen>>['app'], n: num
 }
 
 t.test('a slow consumer loses only superseded updates and ends at the current state', async (t) => {
-  const { app, ws } = await serve(t, { SYNC_MAX_BUFFER_BYTES: '1024', SYNC_SLOW_CONSUMER_MS: '20000', SYNC_MAX_SUBSCRIPTIONS: '100' })
+  const { app, ws } = await listen(t, { SYNC_MAX_BUFFER_BYTES: '1024', SYNC_SLOW_CONSUMER_MS: '20000', SYNC_MAX_SUBSCRIPTIONS: '100' })
   const logos = await seedLogos(app, 40)
   const slow = await SyncClient.connect(t, ws)
   const fast = await SyncClient.connect(t, ws)
@@ -73,7 +71,7 @@ t.test('a slow consumer loses only superseded updates and ends at the current st
 })
 
 t.test('a consumer that stays behind is closed with 4009', async (t) => {
-  const { app, ws } = await serve(t, { SYNC_MAX_BUFFER_BYTES: '1024', SYNC_SLOW_CONSUMER_MS: '300', SYNC_MAX_SUBSCRIPTIONS: '100' })
+  const { app, ws } = await listen(t, { SYNC_MAX_BUFFER_BYTES: '1024', SYNC_SLOW_CONSUMER_MS: '300', SYNC_MAX_SUBSCRIPTIONS: '100' })
   const logos = await seedLogos(app, 40)
   const slow = await SyncClient.connect(t, ws)
   const bystander = await SyncClient.connect(t, ws)
@@ -102,7 +100,7 @@ t.test('a consumer that stays behind is closed with 4009', async (t) => {
 })
 
 t.test('resync pushes state that moved without a bus event, only to clients behind it', async (t) => {
-  const { app, ws } = await serve(t)
+  const { app, ws } = await listen(t)
   const logo = await app.logos.createLogo({ title: 'Quiet', imageUrl: 'https://img.test/q.png' })
   const a = await SyncClient.connect(t, ws, { token: await token('quiet') })
   for (const ch of [`logos.${logo._id}`, `logos.${logo._id}.votes`, 'voting.deadline', 'logos', 'users.quiet.votes']) await a.subscribe(ch)
@@ -125,7 +123,7 @@ t.test('resync pushes state that moved without a bus event, only to clients behi
 })
 
 t.test('a new identity loses private channels it may not read', async (t) => {
-  const { ws } = await serve(t)
+  const { ws } = await listen(t)
   const client = await SyncClient.connect(t, ws)
   client.send({ op: 'auth', token: await token('alice'), id: 1 })
   t.match(await client.waitFor((f) => f.id === 1), { type: 'authenticated', user: { sub: 'alice', role: 'user' }, expiresAt: String })
@@ -138,14 +136,14 @@ t.test('a new identity loses private channels it may not read', async (t) => {
 })
 
 t.test('the handshake takes a token in the query string, and nothing else there', async (t) => {
-  const { ws } = await serve(t)
+  const { ws } = await listen(t)
   const client = await SyncClient.connect(t, ws, { token: await token('querier'), via: 'query' })
   t.match(client.frames[0], { type: 'welcome', user: { sub: 'querier', role: 'user' } })
   await t.rejects(SyncClient.open(t, `${ws}?token=x&debug=1`), /400/, 'an unknown query parameter is a 400 on the upgrade')
 })
 
 t.test('a client that keeps sending garbage is closed; binary frames are refused', async (t) => {
-  const { ws } = await serve(t)
+  const { ws } = await listen(t)
   const client = await SyncClient.connect(t, ws)
   client.ws.send(Buffer.from([1, 2, 3]), { binary: true })
   t.match(await client.waitFor((f) => f.code === 'bad_request'), { message: /text/ })
@@ -154,7 +152,7 @@ t.test('a client that keeps sending garbage is closed; binary frames are refused
 })
 
 t.test('stats count connections, frames, outcomes and closes; observers get samples', async (t) => {
-  const { app, ws } = await serve(t)
+  const { app, ws } = await listen(t)
   const samples = { fanout: 0, delivery: 0, frameOut: 0 }
   app.syncStats.observers.add({
     fanout: () => { samples.fanout++ },

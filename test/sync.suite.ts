@@ -22,12 +22,10 @@ export interface SyncCluster {
 }
 
 /**
- * Limits the suite is written against; both modes start their servers with them. Load shedding
- * is off: the burst and parallel test files load a 2-CPU box on purpose, and a 503 from the
- * pressure check would test that plugin, not /sync.
+ * Limits the suite is written against; both modes start their servers with them (load shedding
+ * is off by the test helpers' default).
  */
 export const SUITE_ENV = {
-  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0',
   SYNC_CONFLATE_MS: '50',
   SYNC_RATE_LIMIT: '40',
   SYNC_MAX_SUBSCRIPTIONS: '6',
