@@ -21,7 +21,10 @@ function createMetrics (register: Registry, sources: Sources) {
   const registers = [register]
   /** A counter whose total lives elsewhere (the cache's counters): copied in at scrape time. */
   const mirrored = (name: string, help: string, read: (s: CacheStats) => Record<string, number>) => new Counter({
-    name, help, labelNames: ['level'], registers,
+    name,
+    help,
+    labelNames: ['level'],
+    registers,
     collect () {
       if (!sources.cache) return
       this.reset()
@@ -29,7 +32,9 @@ function createMetrics (register: Registry, sources: Sources) {
     }
   })
   const syncGauge = (name: string, help: string, read: (s: SyncStats) => number) => new Gauge({
-    name, help, registers,
+    name,
+    help,
+    registers,
     collect () { this.set(sources.sync ? read(sources.sync) : 0) }
   })
   return {
@@ -52,7 +57,9 @@ function createMetrics (register: Registry, sources: Sources) {
     cacheMisses: mirrored(`${p}cache_misses_total`, 'Cache misses by level', (s) => ({ l1: s.l1.misses, l2: s.l2.misses })),
     cacheErrors: mirrored(`${p}cache_errors_total`, 'L2 (Redis) cache errors', (s) => ({ l2: s.l2.errors })),
     storeReads: new Counter({
-      name: `${p}store_reads_total`, help: 'Reads that reached the store through the cache', registers,
+      name: `${p}store_reads_total`,
+      help: 'Reads that reached the store through the cache',
+      registers,
       collect () { if (sources.cache) { this.reset(); this.inc(sources.cache().store.reads) } }
     }),
     busLag: new Histogram({ name: `${p}bus_pubsub_lag_seconds`, help: 'From publish on any replica to receipt on this one', buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers })

@@ -11,7 +11,7 @@ const Readiness = Type.Object({
 async function probe (fn: () => Promise<unknown>, timeoutMs = 2000): Promise<'ok' | 'down'> {
   let timer: NodeJS.Timeout | undefined
   try {
-    await Promise.race([fn(), new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('timeout')), timeoutMs) })])
+    await Promise.race([fn(), new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error('timeout')), timeoutMs) })])
     return 'ok'
   } catch {
     return 'down'

@@ -133,7 +133,7 @@ test('two pages on two replicas: live votes, recovery after a restart and a Redi
   const firstNow = await countOf(pageA, first)
   await voteOn(pageA, first) // unvote: alice voted for it above
   await waitCount(pageA, first, firstNow - 1, 10_000)
-  await new Promise((r) => setTimeout(r, 500))
+  await new Promise((resolve) => setTimeout(resolve, 500))
   t.equal(await countOf(pageB, first), firstNow, 'with Redis down, the change cannot reach the other replica')
   await redis.start()
   await waitCount(pageB, first, firstNow - 1, 20_000)

@@ -46,7 +46,7 @@ function collector (bus: Bus) {
   return { got, until, off }
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 100))
+const settle = () => new Promise((resolve) => setTimeout(resolve, 100))
 
 export function busConformance (t: Test, make: MakeBuses): void {
   t.test('every subscriber gets every event, the publisher included, stamped with origin and time', async (t) => {

@@ -53,7 +53,7 @@ t.test('redis: the key prefix keeps deployments apart', async (t) => {
   theirs.subscribe((m) => got.push(m))
   mine.subscribe((m) => got.push(m))
   await mine.publish({ kind: 'deadline', deadline: null, version: 9 })
-  await new Promise((r) => setTimeout(r, 150))
+  await new Promise((resolve) => setTimeout(resolve, 150))
   t.equal(got.length, 1, 'only the publishing deployment received it')
 })
 
@@ -76,11 +76,11 @@ t.test('redis: publishing while Redis is down fails fast; after it returns the s
 
   await redis.start()
   const deadline = Date.now() + 10_000
-  while ((resyncs.a === 0 || resyncs.b === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  while ((resyncs.a === 0 || resyncs.b === 0) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
   t.ok(resyncs.a > 0 && resyncs.b > 0, `both replicas resynced after the gap (a: ${resyncs.a}, b: ${resyncs.b})`)
   await a.ping()
   await a.publish({ kind: 'deadline', deadline: null, version: 3 })
-  while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  while (got.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
   t.match(got.map((m) => m.event), [{ kind: 'deadline', version: 3 }], 'messages flow again, without a reconnect by the caller')
 })
 
@@ -111,7 +111,7 @@ async function twoReplicasOnPrivateRedis (t: TestLike) {
     const killed = await killPublishers(t, redis.url, publisher)
     const publishFailed = await a.publish({ kind: 'deadline', deadline: null, version: 4 }).then(() => false, () => true)
     const deadline = Date.now() + 10_000
-    while (!until() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    while (!until() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
     return { killed, publishFailed }
   }
   return { a, b, losePublish }

@@ -155,7 +155,7 @@ t.test('settled() waits for the writes missed while Redis was away to be replaye
   t.equal(l2.pendingWrites, 1, 'the write was missed and remembered')
   let settled = false
   const done = l2.settled().then(() => { settled = true })
-  await new Promise((r) => setTimeout(r, 150))
+  await new Promise((resolve) => setTimeout(resolve, 150))
   t.notOk(settled, 'not settled while Redis is away')
 
   await server.start()

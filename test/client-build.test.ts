@@ -34,7 +34,7 @@ test('a fresh clone builds on `npm start` and serves the page and the API', asyn
   t.teardown(async () => {
     if (child.exitCode === null && child.pid) {
       try { process.kill(-child.pid, 'SIGTERM') } catch { /* gone */ }
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))])
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))])
       try { process.kill(-child.pid, 'SIGKILL') } catch { /* gone */ }
     }
   })

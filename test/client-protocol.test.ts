@@ -8,8 +8,14 @@ import { fakeSyncServer, until, type FakeConnection } from './fixtures/fake-sync
 import { token, type TestLike } from './helper.js'
 
 const logo = (id: string, version: number, extra: Partial<Logo> = {}): Logo => ({
-  _id: id, title: `Logo ${id}`, imageUrl: 'https://example.com/x.png', totalVotes: 0, version,
-  createdAt: '2025-01-01T00:00:00.000Z', updatedAt: '2025-01-01T00:00:00.000Z', ...extra
+  _id: id,
+  title: `Logo ${id}`,
+  imageUrl: 'https://example.com/x.png',
+  totalVotes: 0,
+  version,
+  createdAt: '2025-01-01T00:00:00.000Z',
+  updatedAt: '2025-01-01T00:00:00.000Z',
+  ...extra
 })
 
 function client (t: TestLike, url: string, opts: Partial<ConstructorParameters<typeof LogoSyncClient>[0]> = {}) {
@@ -123,7 +129,7 @@ test('a silent connection is declared dead by heartbeat and replaced', async (t)
   const second = await server.connection(1, 3_000)
   t.ok(Date.now() - started < 2_000, 'replaced within heartbeat + pong timeout + backoff')
   await subscribeOf(second, 'voting.deadline')
-  await new Promise((r) => setTimeout(r, 600))
+  await new Promise((resolve) => setTimeout(resolve, 600))
   t.equal(server.connections.length, 2, 'an answering connection is kept')
   t.ok(second.ops('ping').length >= 2, 'the client pinged while idle')
 })
@@ -132,7 +138,7 @@ test('refreshes the token in-band before it expires, and after a 4001 reconnects
   const reasons: string[] = []
   let n = 0
   const server = await fakeSyncServer(t, (conn) => conn.welcome({ user: { sub: 'alice', role: 'user' } }))
-  const c = client(t, server.url, {
+  client(t, server.url, {
     tokenRefreshMarginMs: 1_000,
     getToken: async ({ reason }) => {
       reasons.push(reason)
@@ -188,7 +194,7 @@ test('close() stops reconnecting', async (t) => {
   c.close()
   t.equal(c.status, 'closed')
   conn.socket.close(1001)
-  await new Promise((r) => setTimeout(r, 400))
+  await new Promise((resolve) => setTimeout(resolve, 400))
   t.equal(server.connections.length, 1, 'no new connection after close()')
 })
 
@@ -210,7 +216,7 @@ test('frames beyond the pace wait their turn instead of tripping the server rate
   const conn = await server.connection(0)
   await until(() => c.status === 'open', 2_000, 'open')
   for (let i = 0; i < 30; i++) c.subscribe(`logos.l${i}`, () => {})
-  await new Promise((r) => setTimeout(r, 300))
+  await new Promise((resolve) => setTimeout(resolve, 300))
   t.equal(conn.ops('subscribe').length, 20, 'the first second carries at most 20')
   await until(() => conn.ops('subscribe').length === 30, 2_000, 'the rest')
   t.pass('the rest follow in the next second')
@@ -232,7 +238,6 @@ function heldFetch () {
   }
   return { fetch, calls, call }
 }
-
 
 /**
  * A client on the fake server whose REST answers the test holds and releases, subscribed to
@@ -321,7 +326,7 @@ test("a vote's own result shows its count at once but does not raise a list item
 })
 
 test("a vote's late REST answer does not undo a newer push of the voter's own votes (two tabs)", async (t) => {
-  const { server, rest, c, conn } = await heldClient(t, ['users.alice.votes'], { getToken: () => token('alice') })
+  const { rest, c, conn } = await heldClient(t, ['users.alice.votes'], { getToken: () => token('alice') })
   conn.send({ channel: 'users.alice.votes', type: 'snapshot', version: null, data: ['x'] })
   await until(() => c.getState('users.alice.votes').status === 'ready', 2_000, 'snapshot')
 
@@ -418,16 +423,16 @@ test('a rate_limited error naming no request: unanswered subscribes are sent aga
   await c.ping()
   const count = (ch: string) => conn.ops('subscribe').filter((f) => f.channel === ch).length
   await until(() => count('logos.b') === 2 && count('logos.c') === 2, 3_000, 'dropped subscribes sent again')
-  await new Promise((r) => setTimeout(r, 300))
+  await new Promise((resolve) => setTimeout(resolve, 300))
   t.equal(count('logos.a'), 1, 'an answered subscribe is not repeated')
   t.equal(count('logos.d'), 1, 'nor one answered after the error')
   t.same(c.wiredChannels.sort(), ['logos.a', 'logos.b', 'logos.c', 'logos.d'])
 
   // The pace is halved: 20 → 10 frames per second.
   const before = conn.ops('subscribe').length
-  await new Promise((r) => setTimeout(r, 1_050)) // a fresh one-second window
+  await new Promise((resolve) => setTimeout(resolve, 1_050)) // a fresh one-second window
   for (let i = 0; i < 30; i++) c.subscribe(`logos.p${i}`, () => {})
-  await new Promise((r) => setTimeout(r, 300))
+  await new Promise((resolve) => setTimeout(resolve, 300))
   t.equal(conn.ops('subscribe').length - before, 10, 'half the pace after rate_limited')
 })
 
@@ -440,7 +445,7 @@ test('after a 4008 close the client sends at half the pace', async (t) => {
   const second = await server.connection(1)
   await until(() => c.status === 'open', 2_000, 'open again')
   for (let i = 0; i < 30; i++) c.subscribe(`logos.p${i}`, () => {})
-  await new Promise((r) => setTimeout(r, 300))
+  await new Promise((resolve) => setTimeout(resolve, 300))
   t.equal(second.ops('subscribe').length, 10, 'the first second carries at most 10')
   await until(() => second.ops('subscribe').length === 30, 3_000, 'the rest')
 })

@@ -84,7 +84,7 @@ test('survives its server stopping and starting again on the same port: exact st
   await other.app.inject({ method: 'PUT', url: '/voting/deadline', headers: await admin(), payload: { deadline: '2031-01-01T00:00:00.000Z' } })
   await other.app.inject({ method: 'DELETE', url: `/logos/${l2._id}`, headers: await admin() })
   const l3 = await createLogo(other.app, 'three')
-  await new Promise((r) => setTimeout(r, 300))
+  await new Promise((resolve) => setTimeout(resolve, 300))
   t.equal(c.status, 'reconnecting', 'still down: nothing listens on the port')
 
   sent.length = 0
@@ -165,7 +165,7 @@ test('refreshes its token on a live connection before it expires', async (t) => 
   await until(() => frames.some((f) => f.type === 'authenticated'), 10_000, 'in-band auth')
   const firstExpiry = tokenExpiry(issued[0])!
   t.ok(Date.now() < firstExpiry, 'refreshed before the first token expired')
-  await new Promise((r) => setTimeout(r, firstExpiry - Date.now() + 700))
+  await new Promise((resolve) => setTimeout(resolve, firstExpiry - Date.now() + 700))
   t.equal(c.connectionId, connectionId, 'the same connection')
   t.same(closes, [], 'never closed (no 4001)')
   t.same(reasons.slice(0, 2), ['connect', 'refresh'])
@@ -249,7 +249,7 @@ test('revalidate reads each channel over REST, and versions still win', async (t
   // A REST answer older than what is held changes nothing.
   const seen: number[] = []
   c.subscribe<number>(`logos.${kept._id}.votes`, (n) => seen.push(n))
-  await new Promise((r) => setImmediate(r))
+  await new Promise((resolve) => setImmediate(resolve))
   const held = c.getState(`logos.${kept._id}.votes`)
   c.prime(`logos.${kept._id}.votes`, 99)
   t.equal(c.getState(`logos.${kept._id}.votes`), held, 'prime never overwrites what is held')

@@ -141,7 +141,7 @@ export async function waitForHttp (url: string, timeoutMs = 20_000): Promise<voi
       if (res.ok) return
       last = new Error(`status ${res.status}`)
     } catch (err) { last = err }
-    await new Promise((r) => setTimeout(r, 100))
+    await new Promise((resolve) => setTimeout(resolve, 100))
   }
   throw new Error(`${url} not ready: ${String(last)}`)
 }
@@ -222,7 +222,7 @@ export async function privateRedis (t: TestLike): Promise<PrivateService> {
         return
       } catch (err) {
         if (Date.now() > deadline) throw err
-        await new Promise((r) => setTimeout(r, 50))
+        await new Promise((resolve) => setTimeout(resolve, 50))
       }
     }
   }
@@ -230,7 +230,7 @@ export async function privateRedis (t: TestLike): Promise<PrivateService> {
     const c = child
     child = null
     if (!c || c.exitCode !== null) return
-    const exited = new Promise((r) => c.once('exit', r))
+    const exited = new Promise((resolve) => c.once('exit', resolve))
     c.kill('SIGKILL')
     await exited
   }

@@ -76,7 +76,7 @@ t.test('a /sync session and a cache miss then hit move their metrics', async (t)
   const big = await SyncClient.connect(t, ws)
   big.send('x'.repeat(20_000))
   t.equal((await big.closed).code, 1009, 'an oversized frame closes with 1009')
-  await new Promise((r) => setTimeout(r, 50))
+  await new Promise((resolve) => setTimeout(resolve, 50))
   const after = await scrape()
   t.equal(delta(after, 'logo_sync_sync_disconnects_total{code="1009"}'), 1, 'and is recorded as 1009, not 1006')
 
@@ -152,7 +152,7 @@ t.test('readiness names what is down and recovers', async (t) => {
   const app = await build(t, { DATABASE_URL: pg.url, REDIS_URL: redis.url })
   const ready = async () => { const r = await app.inject('/readyz'); return { status: r.statusCode, checks: r.json().checks } }
   const until = async (want: number) => {
-    for (let i = 0; i < 100; i++) { const r = await ready(); if (r.status === want) return r; await new Promise((res) => setTimeout(res, 100)) }
+    for (let i = 0; i < 100; i++) { const r = await ready(); if (r.status === want) return r; await new Promise((resolve) => setTimeout(resolve, 100)) }
     return ready()
   }
   t.same(await ready(), { status: 200, checks: { store: 'ok', redis: 'ok' } })
@@ -173,7 +173,7 @@ t.test('readiness names what is down and recovers', async (t) => {
 
 t.test('load shedding answers 503 with Retry-After before the process falls over', async (t) => {
   const heap = await build(t, { PRESSURE_MAX_HEAP_BYTES: '1' })
-  await new Promise((r) => setTimeout(r, 600))
+  await new Promise((resolve) => setTimeout(resolve, 600))
   const shed = await heap.inject('/logos')
   t.equal(shed.statusCode, 503)
   t.equal(shed.headers['retry-after'], '5')
@@ -184,11 +184,11 @@ t.test('load shedding answers 503 with Retry-After before the process falls over
   t.equal((await loop.inject('/logos')).statusCode, 200)
   // Lag the event loop for real: a timer that keeps it busy 60 ms at a time.
   const lag = setInterval(() => { const end = Date.now() + 60; while (Date.now() < end) { /* busy */ } }, 1)
-  await new Promise((r) => setTimeout(r, 800))
+  await new Promise((resolve) => setTimeout(resolve, 800))
   const lagging = await loop.inject('/logos')
   clearInterval(lag)
   t.equal(lagging.statusCode, 503, 'a lagging event loop sheds load')
-  await new Promise((r) => setTimeout(r, 800))
+  await new Promise((resolve) => setTimeout(resolve, 800))
   t.equal((await loop.inject('/logos')).statusCode, 200, 'and recovers when the lag is gone')
 })
 
@@ -210,7 +210,7 @@ t.test('tokens never reach the logs', async (t) => {
   await client.subscribe('logos')
   client.close()
   await client.closed
-  await new Promise((r) => setTimeout(r, 100))
+  await new Promise((resolve) => setTimeout(resolve, 100))
   t.match(logs, /"url":"\/sync\?token=\[REDACTED\]"/, 'the /sync upgrade is logged, token redacted')
   const lines = logs.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
   t.match(lines.find((l) => l.msg === 'sync connection opened'), { level: 20, user: 'alice', role: 'admin' }, 'connection open logged at debug with the user')

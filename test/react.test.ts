@@ -14,8 +14,13 @@ import { SyncProvider, useSync } from '../src/react/index.js'
 import { ROOT, startServer, tempDir } from './helper.js'
 
 const logo: Logo = {
-  _id: 'l1', title: 'Server-rendered', imageUrl: 'https://example.com/x.png', totalVotes: 7, version: 3,
-  createdAt: '2025-01-01T00:00:00.000Z', updatedAt: '2025-01-01T00:00:00.000Z'
+  _id: 'l1',
+  title: 'Server-rendered',
+  imageUrl: 'https://example.com/x.png',
+  totalVotes: 7,
+  version: 3,
+  createdAt: '2025-01-01T00:00:00.000Z',
+  updatedAt: '2025-01-01T00:00:00.000Z'
 }
 
 test('server rendering: initialData and fallbackData show before any socket exists', async (t) => {

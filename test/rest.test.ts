@@ -121,7 +121,7 @@ t.test('auth: forged, expired, alg none, wrong role, missing token', async (t) =
   const logo = await create()
   const forged = await token('root', 'admin', { secret: 'another-secret-another-secret-xx' })
   const expired = await token('root', 'admin', { expiresIn: 1 })
-  await new Promise((r) => setTimeout(r, 20))
+  await new Promise((resolve) => setTimeout(resolve, 20))
   const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url')
   const none = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'root', role: 'admin', exp: Math.floor(Date.now() / 1000) + 600 })}.`
   const badRole = await token('mallory', 'superuser' as 'admin')

@@ -34,7 +34,7 @@ export function storeConformance (t: Test, makeStore: (t: Test) => Promise<Store
   t.test('update bumps version and updatedAt; null clears optional fields', async (t) => {
     const store = await makeStore(t)
     const logo = await store.createLogo(input)
-    await new Promise((r) => setTimeout(r, 5))
+    await new Promise((resolve) => setTimeout(resolve, 5))
     const updated = await store.updateLogo(logo._id, { title: 'Borealis', description: null })
     t.equal(updated?.title, 'Borealis')
     t.equal(updated?.version, 2)

@@ -5,7 +5,7 @@ import type { Logo } from '../src/domain.js'
 import { listen, token } from './helper.js'
 import { SyncClient } from './sync-client.js'
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 t.test('heartbeats drop a peer that stops answering pings, and only that one', async (t) => {
   const { ws } = await listen(t, { SYNC_HEARTBEAT_MS: '150' })

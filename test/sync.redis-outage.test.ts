@@ -57,10 +57,10 @@ t.test('clients end at the stored counts across a Redis outage, on the same conn
       const res = await fetch(`${replicas[i % 2].http}/logos/${logos[i % 2]}/votes`, { method: 'POST', headers: { authorization: `Bearer ${tokens[i]}` } }).catch(() => null)
       if (res) await res.arrayBuffer()
       statuses.set(res?.status ?? 0, (statuses.get(res?.status ?? 0) ?? 0) + 1)
-      await new Promise((r) => setTimeout(r, 5))
+      await new Promise((resolve) => setTimeout(resolve, 5))
     }
   }))
-  while (sent < voters.length / 3) await new Promise((r) => setTimeout(r, 10))
+  while (sent < voters.length / 3) await new Promise((resolve) => setTimeout(resolve, 10))
   await redis.stop()
   const killedAt = sent
   await flow

@@ -19,27 +19,27 @@ export function App ({ session }: { session: SessionStore }) {
   useEffect(() => { client.getVoting().catch(() => {}) }, [client])
 
   return (
-    <div className="page">
-      <header className="top">
+    <div className='page'>
+      <header className='top'>
         <div>
           <h1>Logo Gallery</h1>
-          <p className="tagline">Vote for your favourite logo. Counts change live on every open page.</p>
+          <p className='tagline'>Vote for your favourite logo. Counts change live on every open page.</p>
         </div>
         <ConnectionBadge />
       </header>
-      <section className="bar">
+      <section className='bar'>
         <Deadline deadline={deadline} />
         <SignIn session={session} />
       </section>
-      {error && !logos && <p className="notice error" role="alert">Could not load the logos: {error.message}</p>}
-      {!logos && !error && <p className="notice">Loading logos…</p>}
-      {logos?.length === 0 && <p className="notice">No logos yet.</p>}
+      {error && !logos && <p className='notice error' role='alert'>Could not load the logos: {error.message}</p>}
+      {!logos && !error && <p className='notice'>Loading logos…</p>}
+      {logos?.length === 0 && <p className='notice'>No logos yet.</p>}
       {current
         ? <Gallery logos={logos} signedInAs={current.name} votingOpen={open} />
         : <Gallery logos={logos} signedInAs={null} votingOpen={open} />}
-      <footer className="foot">
-        Live over <code>/sync</code> with <code>logo-sync/react</code> · REST at <a href="/logos">/logos</a>
-        {' '}· <a href="/docs">API docs</a>
+      <footer className='foot'>
+        Live over <code>/sync</code> with <code>logo-sync/react</code> · REST at <a href='/logos'>/logos</a>
+        {' '}· <a href='/docs'>API docs</a>
       </footer>
     </div>
   )
@@ -59,7 +59,7 @@ function MyGallery ({ logos, sub, votingOpen }: { logos: Logo[] | undefined, sub
 
 function Grid ({ logos, myVotes, votingOpen }: { logos: Logo[] | undefined, myVotes: string[] | null, votingOpen: boolean }) {
   return (
-    <div className="logo-grid">
+    <div className='logo-grid'>
       {logos?.map((logo) => (
         <LogoCard key={logo._id} logo={logo} voted={myVotes ? myVotes.includes(logo._id) : null} votingOpen={votingOpen} />
       ))}

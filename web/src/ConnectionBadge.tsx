@@ -27,16 +27,16 @@ export function ConnectionBadge () {
 
   const seconds = retryAt !== null ? Math.ceil((retryAt - now) / 1000) : 0
   return (
-    <div className="connection">
-      <span className={`status status-${status}`} data-testid="status" data-status={status} role="status">
-        <span className="dot" aria-hidden="true" />
+    <div className='connection'>
+      <span className={`status status-${status}`} data-testid='status' data-status={status} role='status'>
+        <span className='dot' aria-hidden='true' />
         {LABELS[status]}
-        {status === 'reconnecting' && seconds > 0 && <span className="retry"> (retry in {seconds}s)</span>}
+        {status === 'reconnecting' && seconds > 0 && <span className='retry'> (retry in {seconds}s)</span>}
       </span>
       {status === 'reconnecting' && (
-        <button type="button" className="link" onClick={() => client.reconnect()}>Retry now</button>
+        <button type='button' className='link' onClick={() => client.reconnect()}>Retry now</button>
       )}
-      {status !== 'open' && status !== 'connecting' && <span className="hint">Counts refresh over HTTP until the live connection is back.</span>}
+      {status !== 'open' && status !== 'connecting' && <span className='hint'>Counts refresh over HTTP until the live connection is back.</span>}
     </div>
   )
 }

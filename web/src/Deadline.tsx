@@ -20,17 +20,17 @@ export function useVotingOpen (deadline: string | null): boolean {
 
 export function Deadline ({ deadline }: { deadline: string | null | undefined }) {
   const now = useServerTime(1_000)
-  if (deadline === undefined) return <div className="deadline" data-testid="countdown">Loading the deadline…</div>
+  if (deadline === undefined) return <div className='deadline' data-testid='countdown'>Loading the deadline…</div>
   if (deadline === null) {
-    return <div className="deadline open" data-testid="countdown">Voting is open — no deadline set</div>
+    return <div className='deadline open' data-testid='countdown'>Voting is open — no deadline set</div>
   }
   const left = Date.parse(deadline) - now
   if (left <= 0) {
-    return <div className="deadline closed" data-testid="countdown">Voting closed <small>({when(deadline)})</small></div>
+    return <div className='deadline closed' data-testid='countdown'>Voting closed <small>({when(deadline)})</small></div>
   }
   return (
-    <div className="deadline open" data-testid="countdown">
-      Voting ends in <strong className="clock">{formatLeft(left)}</strong> <small>({when(deadline)})</small>
+    <div className='deadline open' data-testid='countdown'>
+      Voting ends in <strong className='clock'>{formatLeft(left)}</strong> <small>({when(deadline)})</small>
     </div>
   )
 }

@@ -35,18 +35,18 @@ export function LogoCard ({ logo, voted, votingOpen }: Props) {
   return (
     <article className={`logo-card${voted ? ' voted' : ''}`} data-logo-id={logo._id}>
       <LogoImage src={updatedLogo.imageUrl} title={updatedLogo.title} />
-      <div className="body">
+      <div className='body'>
         <h2>{updatedLogo.title}</h2>
-        {updatedLogo.author && <p className="author">by {updatedLogo.author}</p>}
-        {updatedLogo.description && <p className="description">{updatedLogo.description}</p>}
+        {updatedLogo.author && <p className='author'>by {updatedLogo.author}</p>}
+        {updatedLogo.description && <p className='description'>{updatedLogo.description}</p>}
       </div>
-      <div className="actions">
-        <span className="votes" aria-live="polite"><strong data-testid="vote-count">{voteCount}</strong> {voteCount === 1 ? 'vote' : 'votes'}</span>
-        <button type="button" onClick={toggle} disabled={busy || voted === null || !votingOpen} className={voted ? 'secondary' : 'primary'}>
+      <div className='actions'>
+        <span className='votes' aria-live='polite'><strong data-testid='vote-count'>{voteCount}</strong> {voteCount === 1 ? 'vote' : 'votes'}</span>
+        <button type='button' onClick={toggle} disabled={busy || voted === null || !votingOpen} className={voted ? 'secondary' : 'primary'}>
           {busy ? '…' : label}
         </button>
       </div>
-      {problem && <p className="problem" role="alert">{problem}</p>}
+      {problem && <p className='problem' role='alert'>{problem}</p>}
     </article>
   )
 }

@@ -51,30 +51,30 @@ export function SignIn ({ session }: { session: SessionStore }) {
 
   if (current) {
     return (
-      <div className="signin" data-testid="signed-in">
+      <div className='signin' data-testid='signed-in'>
         Signed in as <strong>{current.name}</strong>{' '}
-        <button type="button" className="link" onClick={signOut}>Sign out</button>
+        <button type='button' className='link' onClick={signOut}>Sign out</button>
       </div>
     )
   }
   return (
-    <div className="signin">
+    <div className='signin'>
       {!devUnavailable
         ? (
           <form onSubmit={signIn}>
-            <label htmlFor="name">Your name</label>
-            <input id="name" name="name" value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. ada" autoComplete="nickname" maxLength={64} />
-            <button type="submit" className="primary" disabled={busy || name.trim() === ''}>{busy ? 'Signing in…' : 'Sign in to vote'}</button>
+            <label htmlFor='name'>Your name</label>
+            <input id='name' name='name' value={name} onChange={(e) => setName(e.target.value)} placeholder='e.g. ada' autoComplete='nickname' maxLength={64} />
+            <button type='submit' className='primary' disabled={busy || name.trim() === ''}>{busy ? 'Signing in…' : 'Sign in to vote'}</button>
           </form>
           )
         : (
           <form onSubmit={signInWithToken}>
-            <label htmlFor="token">Token</label>
-            <input id="token" value={pasted} onChange={(e) => setPasted(e.target.value)} placeholder="paste a JWT (npm run token)" />
-            <button type="submit" className="primary">Use token</button>
+            <label htmlFor='token'>Token</label>
+            <input id='token' value={pasted} onChange={(e) => setPasted(e.target.value)} placeholder='paste a JWT (npm run token)' />
+            <button type='submit' className='primary'>Use token</button>
           </form>
           )}
-      {error && <p className="problem" role="alert">{error}</p>}
+      {error && <p className='problem' role='alert'>{error}</p>}
     </div>
   )
 }
