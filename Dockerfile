@@ -6,6 +6,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+# The workspace package's manifest, so `npm ci` links node_modules/@logo-sync/client to it.
+COPY packages/client/package.json ./packages/client/package.json
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -13,6 +15,7 @@ COPY plugins ./plugins
 COPY routes ./routes
 COPY scripts ./scripts
 COPY web ./web
+COPY packages/client ./packages/client
 RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: production dependencies and compiled output only, as a non-root user.
@@ -26,6 +29,9 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The server imports the client package's protocol module at run time (node_modules links here).
+COPY --from=build /app/packages/client/package.json ./packages/client/package.json
+COPY --from=build /app/packages/client/dist ./packages/client/dist
 COPY docs ./docs
 RUN mkdir -p /data && chown node:node /data
 USER node

@@ -3,8 +3,11 @@
 // clone and a `git pull` never starts yesterday's code. Runs as `prestart`; the browser test
 // runs it with `--web` (only the demo page, which Vite builds from the sources directly).
 //
-//   node scripts/ensure-build.mjs          server (tsc) and page (vite), as `npm run build`
+//   node scripts/ensure-build.mjs          client package, server (tsc) and page (vite), as `npm run build`
 //   node scripts/ensure-build.mjs --web    only dist/web
+//
+// The server imports the client package (@logo-sync/client, packages/client) at run time through
+// node_modules, so its dist/ is built first; the page takes the package from its sources.
 //
 // "Older" compares modification times: the newest source file against the build's output.
 // Concurrent runs (parallel tests) take a lock directory, so only one builds at a time.
@@ -23,6 +26,13 @@ const VITE = join(ROOT, 'node_modules/vite/bin/vite.js')
 
 const parts = [
   {
+    name: 'client',
+    output: 'packages/client/dist/index.js',
+    sources: ['packages/client/src', 'packages/client/tsconfig.json', 'packages/client/package.json'],
+    tool: TSC,
+    args: ['-p', 'packages/client/tsconfig.json']
+  },
+  {
     name: 'server',
     output: 'dist/src/server.js',
     sources: ['src', 'plugins', 'routes', 'scripts/token.ts', 'tsconfig.json', 'tsconfig.build.json', 'package-lock.json'],
@@ -32,7 +42,7 @@ const parts = [
   {
     name: 'web',
     output: 'dist/web/index.html',
-    sources: ['web', 'src/client', 'src/react', 'package-lock.json'],
+    sources: ['web', 'packages/client/src', 'package-lock.json'],
     tool: VITE,
     // Built next door, then swapped in: a running server never sees a half-emptied dist/web.
     args: ['build', '--config', 'web/vite.config.ts', '--logLevel', 'warn', '--emptyOutDir', '--outDir', join(ROOT, 'dist/.web-next')],

@@ -1,7 +1,16 @@
-// The /sync wire protocol: one definition shared by the server's frame validator, the docs
-// and the client SDK. Keep names in step with ../shared/DESIGN.md and docs/protocol.md.
+// The server's side of the /sync wire protocol: TypeBox schemas that validate what clients
+// send. The vocabulary itself (frames, codes, channel data) is defined once, without
+// dependencies, in the client package (@logo-sync/client/protocol), so the browser SDK shares
+// it; the schemas here are checked against its types at compile time. See docs/protocol.md.
+import type * as Wire from '@logo-sync/client/protocol'
 import { Type, type Static } from 'typebox'
-import type { Logo } from './domain.js'
+import type { Logo, Role, VoteCount, VoteResult, Voting } from './domain.js'
+
+export {
+  CloseCode, ErrorCode,
+  type AuthenticatedFrame, type ChannelFrame, type ErrorFrame, type PongFrame, type RequestId, type ServerFrame,
+  type SubscribedFrame, type UnsubscribedFrame, type VotesBatch, type WelcomeFrame
+} from '@logo-sync/client/protocol'
 
 const RequestId = Type.Union([Type.String({ maxLength: 64 }), Type.Integer()])
 const ChannelName = Type.String({ minLength: 1, maxLength: 200 })
@@ -34,53 +43,13 @@ export const ClientFrame = Type.Union([SubscribeOp, UnsubscribeOp, AuthOp, PingO
 export type ClientFrame = Static<typeof ClientFrame>
 export type SubscribeFrame = Static<typeof SubscribeOp>
 
-export const ErrorCode = {
-  badRequest: 'bad_request',
-  unknownChannel: 'unknown_channel',
-  forbidden: 'forbidden',
-  unauthorized: 'unauthorized',
-  rateLimited: 'rate_limited',
-  tooManySubscriptions: 'too_many_subscriptions'
-} as const
-export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode]
-
-/** WebSocket close codes, in the spirit of Centrifugo's: 1xxx standard, 4xxx ours. */
-export const CloseCode = {
-  normal: 1000,
-  goingAway: 1001,
-  messageTooBig: 1009,
-  unauthorized: 4001,
-  rateLimited: 4008,
-  slowConsumer: 4009
-} as const
-export type CloseCode = typeof CloseCode[keyof typeof CloseCode]
-
-export type RequestId = string | number
-
-export interface WelcomeFrame {
-  type: 'welcome'
-  connectionId: string
-  serverTime: string
-  user: { sub: string, role: 'user' | 'admin' } | null
-  heartbeatMs: number
-}
-/** Answer to a successful `auth` op (our addition: the design leaves the reply open). */
-export interface AuthenticatedFrame { type: 'authenticated', id?: RequestId, user: { sub: string, role: 'user' | 'admin' }, expiresAt: string | null }
-export interface SubscribedFrame { type: 'subscribed', id?: RequestId, channel: string, version: number | null }
-export interface UnsubscribedFrame { type: 'unsubscribed', id?: RequestId, channel: string }
-export interface PongFrame { type: 'pong', id?: RequestId, serverTime: string }
-export interface ErrorFrame { type: 'error', id?: RequestId, channel?: string, code: ErrorCode, message: string }
-/** Snapshots and changes share one shape: the seed's `{ channel, type, data }` plus `version`. */
-export interface ChannelFrame<T = unknown> {
-  channel: string
-  type: 'snapshot' | 'created' | 'updated' | 'deleted' | 'votes'
-  version: number | null
-  data: T
-}
-export type ServerFrame = WelcomeFrame | AuthenticatedFrame | SubscribedFrame | UnsubscribedFrame | PongFrame | ErrorFrame | ChannelFrame
-
-/** Data of the `votes` change on the `logos` list: counts batched per conflation window. */
-export type VotesBatch = Record<string, { totalVotes: number, version: number }>
+/** True when A and B are the same type (each assignable to the other). */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+type Assert<T extends true> = T
+/** Compile-time: the schemas accept exactly the frames the shared vocabulary describes. */
+export type ClientFramesMatchVocabulary = Assert<Same<ClientFrame, Wire.ClientFrame>>
+/** Compile-time: the REST schemas (src/domain.ts) give exactly the data shapes the SDK is typed with. */
+export type DataMatchesVocabulary = Assert<Same<[Logo, Role, VoteCount, VoteResult, Voting], [Wire.Logo, Wire.Role, Wire.VoteCount, Wire.VoteResult, Wire.Voting]>>
 
 /** What each channel's snapshot carries. */
 export interface ChannelData {

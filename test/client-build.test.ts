@@ -1,9 +1,10 @@
 // `npm ci && npm start` on a fresh clone: the prestart script (scripts/ensure-build.mjs) builds
 // the server and the page, `npm start` serves the gallery and the API, voting works; a second
-// start builds nothing; a changed page source rebuilds the page only. The clone borrows this
-// checkout's node_modules (a symlink) instead of downloading them again.
+// start builds nothing; a changed page source rebuilds the page only; `npm pack` of the server
+// package carries its dist/. The clone borrows this checkout's installed packages (symlinks)
+// instead of downloading them again, and links its own workspace package, as `npm ci` would.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, symlinkSync, utimesSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, symlinkSync, utimesSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'tap'
 import { ROOT, freePort, tempDir, waitForHttp } from './helper.js'
@@ -15,7 +16,7 @@ test('a fresh clone builds on `npm start` and serves the page and the API', asyn
   const dir = join(tempDir(t), 'logo-sync')
   const clone = spawnSync('git', ['clone', '--quiet', '--local', ROOT, dir], { encoding: 'utf8' })
   t.equal(clone.status, 0, `cloned: ${clone.stderr}`)
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir')
+  linkNodeModules(dir)
   t.notOk(existsSync(join(dir, 'dist')), 'nothing built yet')
 
   const port = await freePort()
@@ -40,7 +41,8 @@ test('a fresh clone builds on `npm start` and serves the page and the API', asyn
   })
   const base = `http://127.0.0.1:${port}`
   await waitForHttp(`${base}/healthz`, 240_000).catch((err: Error) => { throw new Error(`${err.message}\n${out}`) })
-  t.match(out, /building server/, 'prestart built the server')
+  t.match(out, /building client/, 'prestart built the client package (the server imports it)')
+  t.match(out, /building server/, 'the server')
   t.match(out, /building web/, 'and the page')
 
   const page = await fetch(base, { headers: { accept: 'text/html' } })
@@ -65,4 +67,29 @@ test('a fresh clone builds on `npm start` and serves the page and the API', asyn
   const web = ensureBuild(dir)
   t.match(web.stdout, /building web/, 'a newer page source rebuilds the page')
   t.notMatch(web.stdout, /building server/, 'and only the page')
+
+  // What `npm publish` would upload: prepack (ensure-build) finds everything built.
+  const pack = spawnSync('npm', ['pack', '--dry-run', '--json'], { cwd: dir, encoding: 'utf8', timeout: 120_000, env: { PATH: process.env.PATH, HOME: process.env.HOME } })
+  t.equal(pack.status, 0, `npm pack ran: ${pack.stderr}`)
+  t.match(pack.stdout + pack.stderr, /prepack[\s\S]*ensure-build/, 'its prepack builds what is stale')
+  // stdout: what prepack printed, then the JSON report.
+  const report = pack.stdout.slice(pack.stdout.search(/^\[/m))
+  const files = (JSON.parse(report) as { files: { path: string }[] }[])[0].files.map((f) => f.path)
+  for (const path of ['dist/src/server.js', 'dist/src/app.js', 'dist/src/app.d.ts', 'dist/src/client/index.js', 'dist/src/react/index.js', 'dist/plugins/sync.js', 'dist/routes/logos.js', 'dist/web/index.html', 'README.md']) {
+    t.ok(files.includes(path), `the server tarball carries ${path}`)
+  }
+  t.same(files.filter((f) => /^(src|test|plugins|routes|web|packages)\//.test(f) || f.endsWith('.test.js')), [], 'and no sources, tests or the client package')
 })
+
+/**
+ * node_modules as `npm ci` would lay it out in the clone: this checkout's installed packages,
+ * but the workspace package (@logo-sync/client) linked to the clone's own packages/client.
+ */
+function linkNodeModules (dir: string): void {
+  const modules = join(dir, 'node_modules')
+  mkdirSync(join(modules, '@logo-sync'), { recursive: true })
+  for (const entry of readdirSync(join(ROOT, 'node_modules'))) {
+    if (entry !== '@logo-sync') symlinkSync(join(ROOT, 'node_modules', entry), join(modules, entry))
+  }
+  symlinkSync('../../packages/client', join(modules, '@logo-sync/client'), 'dir')
+}

@@ -3,7 +3,7 @@
 // behaviour is covered by test/client.test.ts; here the server says exactly what a test needs.
 import { test } from 'tap'
 import { WebSocket } from 'ws'
-import { LogoSyncClient, backoffDelay, tokenExpiry, type ChannelEvent, type Logo } from '../src/client/index.js'
+import { LogoSyncClient, backoffDelay, tokenExpiry, type ChannelEvent, type Logo } from '@logo-sync/client'
 import { fakeSyncServer, until, type FakeConnection } from './fixtures/fake-sync-server.js'
 import { token, type TestLike } from './helper.js'
 

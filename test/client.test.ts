@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import { test } from 'tap'
 import { WebSocket } from 'ws'
-import { LogoSyncClient, tokenExpiry, type Logo, type LogoSyncClientOptions, type SyncError } from '../src/client/index.js'
+import { LogoSyncClient, tokenExpiry, type Logo, type LogoSyncClientOptions, type SyncError } from '@logo-sync/client'
 import { until } from './fixtures/fake-sync-server.js'
 import { bearer, build, freePort, listen, scaledEnv, startServer, tempDir, token, type TestLike } from './helper.js'
 

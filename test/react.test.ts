@@ -9,8 +9,8 @@ import { chromium } from 'playwright-core'
 import { createElement as h } from 'react'
 import { renderToString } from 'react-dom/server'
 import { test } from 'tap'
-import { LogoSyncClient, type Logo } from '../src/client/index.js'
-import { SyncProvider, useSync } from '../src/react/index.js'
+import { LogoSyncClient, type Logo } from '@logo-sync/client'
+import { SyncProvider, useSync } from '@logo-sync/client/react'
 import { ROOT, startServer, tempDir } from './helper.js'
 
 const logo: Logo = {

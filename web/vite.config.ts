@@ -1,5 +1,6 @@
 // The demo gallery page: built into dist/web (served by plugins/web.ts at `/`).
-// The SDK is taken from the sources (not dist/), so `vite build` does not depend on tsc having run.
+// The SDK (packages/client) is taken from its sources, not its dist/, so `vite build` does not
+// depend on tsc having run.
 // JSX: Vite 8 transforms TSX with oxc, React's automatic runtime; no plugin needed.
 import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vite'
@@ -12,8 +13,8 @@ export default defineConfig({
   base: '/',
   resolve: {
     alias: {
-      'logo-sync/client': here('../src/client/index.ts'),
-      'logo-sync/react': here('../src/react/index.ts')
+      'logo-sync/client': here('../packages/client/src/index.ts'),
+      'logo-sync/react': here('../packages/client/src/react/index.ts')
     }
   },
   oxc: {

@@ -1,3 +1,3 @@
-// logo-sync/react: SyncProvider and useSync (React is a peer dependency).
-export { SyncContext, SyncProvider, useSyncClient, type SyncProviderProps } from './provider.js'
-export { useServerTime, useSync, useSyncStatus, type SyncOptions, type SyncResult, type SyncResultWithData } from './use-sync.js'
+// logo-sync/react: the React bindings of the client SDK (`@logo-sync/client/react`),
+// re-exported so `logo-sync/react` keeps working.
+export * from '@logo-sync/client/react'

@@ -1,6 +1,6 @@
 // useSync: the seed's hook, on useSyncExternalStore over the client's per-channel store.
 import { useCallback, useEffect, useState, useSyncExternalStore } from 'react'
-import type { ChannelState, ConnectionStatus } from '../client/types.js'
+import type { ChannelState, ConnectionStatus } from '../types.js'
 import { useSyncClient } from './provider.js'
 
 export interface SyncOptions<T> {

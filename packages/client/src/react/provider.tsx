@@ -1,8 +1,8 @@
 // SyncProvider: hands a LogoSyncClient to the hooks below it, either one you made or one it
 // makes (and closes) itself from the same options as `new LogoSyncClient(...)`.
 import { createContext, useContext, useEffect, useRef, type ReactNode } from 'react'
-import { LogoSyncClient } from '../client/client.js'
-import type { LogoSyncClientOptions } from '../client/types.js'
+import { LogoSyncClient } from '../client.js'
+import type { LogoSyncClientOptions } from '../types.js'
 
 export const SyncContext = createContext<LogoSyncClient | null>(null)
 

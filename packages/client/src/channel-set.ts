@@ -1,7 +1,7 @@
 // The channels a client holds: their last state, who listens, and whether a subscription for
 // each is on the wire. One wire subscription per channel however many listeners share it;
 // every (re)connect subscribes again with `since` = the version held.
-import type { ChannelFrame, ClientFrame, ErrorFrame, ServerFrame, SubscribedFrame } from '../protocol.js'
+import type { ChannelFrame, ClientFrame, ErrorFrame, ServerFrame, SubscribedFrame } from './protocol.js'
 import { isWholeChannel, parseChannel, type ChannelRef } from './channels.js'
 import { applyIncoming, createListMemo, pendingState, resetLiveMemo, type Incoming, type ListMemo } from './store.js'
 import { SyncError, type ChannelEvent, type ChannelState } from './types.js'

@@ -1,7 +1,6 @@
-// Public types of the client SDK. Wire shapes come from ../protocol.ts and data shapes from
-// ../domain.ts (type-only imports: nothing here pulls server code into a browser bundle).
-import type { Logo, Voting, VoteCount, VoteResult } from '../domain.js'
-import type { ChannelFrame, ErrorCode, ServerFrame, WelcomeFrame } from '../protocol.js'
+// Public types of the client SDK. Wire and data shapes come from ./protocol.ts, the vocabulary
+// this package shares with the server.
+import type { ChannelFrame, ErrorCode, Logo, ServerFrame, VoteCount, VoteResult, Voting, WelcomeFrame } from './protocol.js'
 
 export type { Logo, Voting, VoteCount, VoteResult }
 export type { ChannelFrame, ErrorCode, ServerFrame, WelcomeFrame }

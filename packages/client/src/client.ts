@@ -1,6 +1,6 @@
 // LogoSyncClient: channels over one /sync connection, a local store of the last state per
 // channel, and the REST calls the seed's pages need. Runs in browsers and in Node (pass `ws`).
-import type { WelcomeFrame } from '../protocol.js'
+import type { WelcomeFrame } from './protocol.js'
 import { ChannelSet, type Callback } from './channel-set.js'
 import { channelForLogoVotes, channelForLogos, channelForUserVotes, type ChannelRef } from './channels.js'
 import { Connection } from './connection.js'

@@ -2,7 +2,7 @@
 // client watches for silence instead: after `heartbeatMs` (from `welcome`) without a frame it
 // sends a `ping` op, and a ping unanswered for the pong timeout means the connection is dead
 // (a laptop that slept, a NAT that forgot us, a server that vanished without a FIN).
-import type { ClientFrame, PongFrame } from '../protocol.js'
+import type { ClientFrame, PongFrame } from './protocol.js'
 import type { ServerClock } from './timing.js'
 import { SyncError } from './types.js'
 

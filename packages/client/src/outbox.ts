@@ -1,7 +1,7 @@
 // Outgoing frames, paced: at most `maxPerSecond` per one-second window. A burst of
 // resubscribes after a reconnect waits its turn instead of tripping the server's inbound rate
 // limit (`SYNC_RATE_LIMIT`, then close 4008). Queued frames die with the socket they were for.
-import type { ClientFrame } from '../protocol.js'
+import type { ClientFrame } from './protocol.js'
 
 export class Outbox {
   private queue: ClientFrame[] = []

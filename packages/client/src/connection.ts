@@ -2,7 +2,7 @@
 // jitter, dead-connection detection by heartbeat, the token from `getToken` (before each
 // connection, before it expires, after a 4001 close) and an estimate of the server's clock.
 // What the connection carries (subscriptions, state) is the client's business, not this file's.
-import type { ClientFrame, CloseCode, PongFrame, ServerFrame, WelcomeFrame } from '../protocol.js'
+import type { ClientFrame, CloseCode, PongFrame, ServerFrame, WelcomeFrame } from './protocol.js'
 import { Heartbeat } from './heartbeat.js'
 import { Outbox } from './outbox.js'
 import { ServerClock, backoffDelay, refreshDelay, tokenExpiry } from './timing.js'

@@ -2,8 +2,7 @@
 // each returns the next state, or null when the input is dropped (older than held) or changes
 // nothing. The rules follow the design: single-entity channels compare against the version held;
 // the `logos` list compares each item's own version; private channels are always sent whole.
-import type { Logo } from '../domain.js'
-import type { ChannelFrame, VotesBatch } from '../protocol.js'
+import type { ChannelFrame, Logo, VotesBatch } from './protocol.js'
 import type { ChannelRef } from './channels.js'
 import type { ChannelState } from './types.js'
 

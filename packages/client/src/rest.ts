@@ -1,6 +1,6 @@
 // REST helpers for what the seed's pages need. Errors come back as SyncError with the HTTP
 // status and the server's `code`; conditional GETs reuse the ETag of the previous answer.
-import type { Logo, VoteCount, VoteResult, Voting } from '../domain.js'
+import type { Logo, VoteCount, VoteResult, Voting } from './protocol.js'
 import { SyncError } from './types.js'
 
 export interface RestOptions {
