@@ -42,11 +42,23 @@ function checkClaims (decoded: unknown): AuthUser & { exp?: number } {
 
 /** JWT auth (HS256, JWT_SECRET): `user` and `admin` roles, 401 for a missing/bad token, 403 for a wrong role. */
 export default fp(async function authPlugin (fastify) {
-  const { jwtSecret, JWT_EXPIRES_IN } = fastify.config
+  const { jwtSecret, JWT_EXPIRES_IN, JWT_REQUIRE_EXP, jwtIssuers, jwtAudiences } = fastify.config
   await fastify.register(fastifyJwt, {
     secret: jwtSecret,
-    sign: { algorithm: 'HS256', expiresIn: /^\d+$/.test(JWT_EXPIRES_IN) ? Number(JWT_EXPIRES_IN) * 1000 : JWT_EXPIRES_IN },
-    verify: { algorithms: ['HS256'] }
+    sign: {
+      algorithm: 'HS256',
+      expiresIn: /^\d+$/.test(JWT_EXPIRES_IN) ? Number(JWT_EXPIRES_IN) * 1000 : JWT_EXPIRES_IN,
+      ...(jwtIssuers.length > 0 ? { iss: jwtIssuers[0] } : {}),
+      ...(jwtAudiences.length > 0 ? { aud: jwtAudiences[0] } : {})
+    },
+    verify: {
+      algorithms: ['HS256'],
+      // A token without exp would be good forever: refused unless JWT_REQUIRE_EXP=false. A checked
+      // iss/aud must also be present (fast-jwt only checks the ones a token has).
+      requiredClaims: [...(JWT_REQUIRE_EXP ? ['exp'] : []), ...(jwtIssuers.length > 0 ? ['iss'] : []), ...(jwtAudiences.length > 0 ? ['aud'] : [])],
+      ...(jwtIssuers.length > 0 ? { allowedIss: jwtIssuers } : {}),
+      ...(jwtAudiences.length > 0 ? { allowedAud: jwtAudiences } : {})
+    }
   })
   const failureListeners = new Set<(reason: string) => void>()
   fastify.decorate('onAuthFailure', failureListeners)

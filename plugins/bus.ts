@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { createMemoryBus } from '../src/bus/memory.js'
 import { connectRedisBus } from '../src/bus/redis.js'
 import type { Bus } from '../src/bus/types.js'
-import { redisOf } from './redis.js'
+import { closeRedis, redisOf } from './redis.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -22,7 +22,7 @@ export default fp(async function busPlugin (fastify) {
     // SUBSCRIBE takes a connection of its own. It queues commands while Redis is away and the
     // adapter resubscribes itself after a reconnect (so it knows when to tell subscribers to resync).
     const subscriber = redis.duplicate({ lazyConnect: true, autoResubscribe: false, enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName: `${replicaId}:bus` })
-    fastify.addHook('onClose', async () => { subscriber.disconnect() })
+    fastify.addHook('onClose', () => closeRedis(subscriber))
     bus = await connectRedisBus({
       publisher: redis,
       subscriber,

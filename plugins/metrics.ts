@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:http'
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { CacheStats } from '../src/cache/logo-cache.js'
@@ -115,14 +116,57 @@ export default fp(async function metricsPlugin (fastify) {
   })
 
   if (!fastify.config.METRICS_ENABLED) return
-  const required = fastify.config.METRICS_TOKEN ? `Bearer ${fastify.config.METRICS_TOKEN}` : null
+  const { METRICS_TOKEN, METRICS_PORT, HOST } = fastify.config
+  const required = METRICS_TOKEN ? `Bearer ${METRICS_TOKEN}` : null
+  // Rendering walks every metric (and collects the default process ones): concurrent scrapes
+  // share one rendering instead of each paying for it.
+  let rendering: Promise<string> | null = null
+  const render = () => {
+    rendering ??= register.metrics().finally(() => { rendering = null })
+    return rendering
+  }
+
+  if (METRICS_PORT !== undefined) {
+    // The usual Prometheus layout: metrics on a port of their own, which the network keeps
+    // away from the public (only the scraper reaches it), and nothing of them on the app's port.
+    const server = await listenForScrapes(METRICS_PORT, HOST, required, render, register.contentType)
+    fastify.addHook('onClose', () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() }))
+    fastify.log.info({ port: METRICS_PORT, host: HOST }, 'metrics listening on their own port')
+    return
+  }
+  // On the app's port /metrics is a route like any other: it counts against the per-IP limit
+  // (RATE_LIMIT_MAX per minute; a scrape every 15 s uses 4 of them), so it cannot be used to
+  // burn CPU for free. Load shedding still lets it through, to show the pressure.
   fastify.get('/metrics', {
     logLevel: 'warn', // scraped every few seconds
-    config: { rateLimit: false },
     schema: { tags: ['operations'], summary: 'Prometheus metrics (text format)', hide: false }
   }, async (request, reply) => {
     if (required && request.headers.authorization !== required) throw fastify.httpErrors.unauthorized('Metrics need the METRICS_TOKEN bearer token')
     reply.type(register.contentType)
-    return register.metrics()
+    return render()
   })
 }, { name: 'metrics', dependencies: ['config', 'auth', 'rate-limit', 'bus'] })
+
+/** A bare HTTP server answering GET /metrics only (METRICS_PORT). Resolves once it listens. */
+function listenForScrapes (port: number, host: string, required: string | null, render: () => Promise<string>, contentType: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0]
+    if (req.method !== 'GET' || path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
+      return
+    }
+    if (required && req.headers.authorization !== required) {
+      res.writeHead(401, { 'content-type': 'text/plain' }).end('metrics need the METRICS_TOKEN bearer token\n')
+      return
+    }
+    render().then(
+      (text) => { res.writeHead(200, { 'content-type': contentType }).end(text) },
+      () => { res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics failed\n') }
+    )
+  })
+  server.keepAliveTimeout = 65_000 // longer than a scrape interval: one connection per scraper
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => { server.off('error', reject); resolve(server) })
+  })
+}

@@ -1,25 +1,48 @@
 import fastifyRedis from '@fastify/redis'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import type { Redis } from 'ioredis'
+import { Redis } from 'ioredis'
+
+/** How long a polite QUIT may take at shutdown before the connection is simply dropped. */
+const QUIT_TIMEOUT_MS = 1000
 
 /**
- * Connects to Redis through @fastify/redis when REDIS_URL is set (it closes the client on
- * shutdown). Commands fail fast while Redis is away (no offline queue) so callers can fall
- * back instead of hanging; ioredis keeps reconnecting in the background.
+ * Closes a Redis client whatever state Redis is in: QUIT when it answers (bounded: a frozen
+ * Redis never replies), then drop the socket and stop reconnecting. Never throws: a client that
+ * cannot say goodbye must not turn a clean shutdown into exit 1 (QUIT on a client with no
+ * offline queue and no connection rejects with "Stream isn't writeable").
+ */
+export async function closeRedis (client: Redis): Promise<void> {
+  if (client.status === 'ready') {
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      client.quit().catch(() => {}),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, QUIT_TIMEOUT_MS) })
+    ])
+    clearTimeout(timer)
+  }
+  client.disconnect()
+}
+
+/**
+ * Connects to Redis when REDIS_URL is set and hands the client to @fastify/redis (which waits
+ * for it at boot and decorates `fastify.redis`); this plugin closes it, with closeRedis, because
+ * @fastify/redis's own QUIT throws when Redis is down. Commands fail fast while Redis is away
+ * (no offline queue) so callers can fall back instead of hanging; ioredis keeps reconnecting in
+ * the background.
  */
 export default fp(async function redisPlugin (fastify) {
   const { REDIS_URL, REDIS_PASSWORD } = fastify.config
   if (!REDIS_URL) return
-  await fastify.register(fastifyRedis, {
-    url: REDIS_URL,
+  const client = new Redis(REDIS_URL, {
     ...(REDIS_PASSWORD ? { password: REDIS_PASSWORD } : {}),
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 5000,
-    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    closeClient: true
+    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000)
   })
+  fastify.addHook('onClose', () => closeRedis(client))
+  await fastify.register(fastifyRedis, { client, closeClient: false })
   // ioredis emits 'error' on every failed reconnect; without a listener node would crash.
   let down = false
   fastify.redis.on('error', (err: Error) => {

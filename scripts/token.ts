@@ -30,7 +30,13 @@ function main (): number {
   const expires = args.expires ?? config.JWT_EXPIRES_IN
   if (!/^\d+[smhd]?$/.test(expires)) { console.error('--expires must look like 3600, 90s, 30m, 12h or 7d'); return 2 }
   const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[expires.at(-1) as 's'] ?? 1_000
-  const sign = createSigner({ key: config.JWT_SECRET, algorithm: 'HS256', expiresIn: parseInt(expires, 10) * unit })
+  const sign = createSigner({
+    key: config.JWT_SECRET,
+    algorithm: 'HS256',
+    expiresIn: parseInt(expires, 10) * unit,
+    ...(config.jwtIssuers.length > 0 ? { iss: config.jwtIssuers[0] } : {}),
+    ...(config.jwtAudiences.length > 0 ? { aud: config.jwtAudiences[0] } : {})
+  })
   console.log(sign({ sub: args.sub, role: args.role }))
   return 0
 }

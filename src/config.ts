@@ -30,6 +30,12 @@ export const EnvSchema = Type.Object({
 
   JWT_SECRET: Type.Optional(Type.String({ minLength: 16 })),
   JWT_EXPIRES_IN: Type.String({ default: '1h', pattern: '^[0-9]+[smhd]?$' }),
+  /** Refuse tokens without an `exp` claim (a token that never expires cannot be taken back). */
+  JWT_REQUIRE_EXP: Bool(true),
+  /** Accepted `iss` values, comma-separated; unset: any. Tokens the server signs carry the first. */
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  /** Accepted `aud` values, comma-separated; unset: any. Tokens the server signs carry the first. */
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
 
   BODY_LIMIT: Int(1024 * 1024, 1024, 64 * 1024 * 1024),
   RATE_LIMIT_MAX: Int(600, 1),
@@ -55,6 +61,8 @@ export const EnvSchema = Type.Object({
 
   METRICS_ENABLED: Bool(true),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 8 })),
+  /** Serve /metrics on this port (same HOST) instead of the app's port. */
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
   PRESSURE_MAX_EVENT_LOOP_DELAY_MS: Int(1000, 0),
   PRESSURE_MAX_HEAP_BYTES: Int(0, 0, Number.MAX_SAFE_INTEGER, '0 disables the heap check'),
   SHUTDOWN_GRACE_MS: Int(10_000, 100)
@@ -72,6 +80,9 @@ export interface Config extends Env {
   corsOrigins: string[] | '*'
   trustProxy: boolean | number | string[]
   isProduction: boolean
+  /** JWT_ISSUER / JWT_AUDIENCE as lists (empty: not checked). */
+  jwtIssuers: string[]
+  jwtAudiences: string[]
 }
 
 export class ConfigError extends Error {
@@ -112,6 +123,8 @@ function applyDefaults (values: Record<string, unknown>): Record<string, unknown
   return out
 }
 
+const list = (raw: string | undefined): string[] => (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+
 function parseTrustProxy (raw: string): boolean | number | string[] {
   if (raw === 'true') return true
   if (raw === 'false' || raw === '') return false
@@ -135,6 +148,9 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   if (isProduction && !e.JWT_SECRET) {
     throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production (no throwaway secrets in production)')
   }
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT === e.PORT) {
+    throw new ConfigError('METRICS_PORT', `must differ from PORT (both ${e.PORT}); leave it unset to serve /metrics on the app's port`)
+  }
   const origins = e.CORS_ORIGINS.trim()
   return {
     ...e,
@@ -144,6 +160,8 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     devTokens: !e.JWT_SECRET && !isProduction,
     corsOrigins: origins === '*' ? '*' : origins.split(',').map((s) => s.trim()).filter(Boolean),
     trustProxy: parseTrustProxy(e.TRUST_PROXY.trim()),
-    isProduction
+    isProduction,
+    jwtIssuers: list(e.JWT_ISSUER),
+    jwtAudiences: list(e.JWT_AUDIENCE)
   }
 }

@@ -6,17 +6,40 @@ import { Type, type Static } from 'typebox'
 export const LOGO_ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$'
 /** User ids (`sub`) appear in `users.<sub>.votes`; same rule, so a sub can never add a dot. */
 export const USER_ID_PATTERN = '^[A-Za-z0-9_@+-]{1,64}$'
-export const HTTP_URL_PATTERN = '^https?://[^\\s]+$'
+/**
+ * Text a title or an author may hold: no control character (C0, DEL, C1: NUL is refused by
+ * PostgreSQL and kept by SQLite, so the stores would disagree; none belongs in a title) and no
+ * lone UTF-16 surrogate (both stores turn it into U+FFFD, so what is read back would differ from
+ * what was written). Patterns are compiled with the `u` flag, where `\p{Cs}` matches only a lone
+ * surrogate: a well-formed pair is one code point (emoji are fine).
+ */
+export const SINGLE_LINE_TEXT_PATTERN = '^[^\\p{Cc}\\p{Cs}]*$'
+/** The same for a description, which may also hold tabs and line breaks. */
+export const MULTI_LINE_TEXT_PATTERN = '^(?:[\\t\\n\\r]|[^\\p{Cc}\\p{Cs}])*$'
+/**
+ * An http(s) URL with a host, and nothing a URL cannot carry unescaped: no whitespace, quotes,
+ * angle brackets, backslash, caret, backtick, braces or pipe, no control or format character (a
+ * bidi override could disguise it) and no lone surrogate. Other non-ASCII is allowed (an IRI; browsers percent-encode it).
+ */
+const URL_CHAR = '[^\\s"\'<>\\\\^`{|}\\p{Cc}\\p{Cf}\\p{Cs}]'
+export const HTTP_URL_PATTERN = `^https?://(?:${URL_CHAR.replace('[^', '[^/?#')})+(?:[/?#]${URL_CHAR}*)?$`
+
+/** What each text pattern means, for validation errors in plain words. */
+export const PATTERN_WORDS: Record<string, string> = {
+  [SINGLE_LINE_TEXT_PATTERN]: 'must not contain control characters or unpaired surrogates',
+  [MULTI_LINE_TEXT_PATTERN]: 'must not contain control characters (other than tab and line breaks) or unpaired surrogates',
+  [HTTP_URL_PATTERN]: 'must be an http(s) URL with a host and no spaces, quotes, control characters or unpaired surrogates'
+}
 
 export const LogoId = Type.String({ pattern: LOGO_ID_PATTERN, description: 'Logo id' })
 export const UserId = Type.String({ pattern: USER_ID_PATTERN })
 export const Role = Type.Union([Type.Literal('user'), Type.Literal('admin')])
 export type Role = Static<typeof Role>
 
-const Title = Type.String({ minLength: 1, maxLength: 200 })
+const Title = Type.String({ minLength: 1, maxLength: 200, pattern: SINGLE_LINE_TEXT_PATTERN })
 const ImageUrl = Type.String({ pattern: HTTP_URL_PATTERN, maxLength: 2048, description: 'http(s) URL' })
-const Description = Type.String({ maxLength: 2000 })
-const Author = Type.String({ maxLength: 200 })
+const Description = Type.String({ maxLength: 2000, pattern: MULTI_LINE_TEXT_PATTERN })
+const Author = Type.String({ maxLength: 200, pattern: SINGLE_LINE_TEXT_PATTERN })
 
 export const Logo = Type.Object({
   _id: LogoId,

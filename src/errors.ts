@@ -1,5 +1,6 @@
 // One error handler: 4xx say what the client got wrong, 5xx hide internals and are logged.
 import type { FastifyError, FastifyInstance } from 'fastify'
+import { PATTERN_WORDS } from './domain.js'
 import { NotFoundError, VotingClosedError } from './store/types.js'
 
 const codeByStatus: Record<number, string> = {
@@ -49,6 +50,8 @@ export function formatValidationErrors (errors: SchemaError[], context: string):
     if (e.keyword === 'additionalProperties') {
       const extra = (e.params.additionalProperties as string[] | undefined) ?? [String(e.params.additionalProperty)]
       parts.add(`${where}: unknown field${extra.length > 1 ? 's' : ''} ${extra.map((f) => JSON.stringify(f)).join(', ')}`)
+    } else if (e.keyword === 'pattern' && PATTERN_WORDS[String(e.params.pattern)]) {
+      parts.add(`${where} ${PATTERN_WORDS[String(e.params.pattern)]}`)
     } else {
       parts.add(`${where} ${e.message ?? 'is invalid'}`)
     }

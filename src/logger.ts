@@ -2,10 +2,27 @@
 import type { FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 
-/** Removes credentials from a URL's query string before it can reach a log line. */
+/** Parameter names, decoded, lowercased and stripped to letters and digits, whose values are secrets. */
+const SECRET_NAMES = new Set(['jwt', 'password', 'passwd', 'secret', 'apikey', 'authorization', 'auth', 'key', 'signature', 'sig'])
+const isSecretName = (raw: string): boolean => {
+  let name = raw.replace(/\+/g, ' ')
+  try { name = decodeURIComponent(name) } catch { /* malformed escapes: judge the name as sent */ }
+  name = name.toLowerCase().replace(/[^a-z0-9]/g, '')
+  return name.includes('token') || SECRET_NAMES.has(name)
+}
+
+/**
+ * Removes credentials from a URL before it can reach a log line. Goes by the parameter name as
+ * the server decodes it (`%74oken` is `token`), and splits on every separator a parser might
+ * honour (`?`, `&`, `;`, `#`), not only the ones ours does: a log line must not depend on which
+ * parser a proxy or a future version uses.
+ */
 export function redactUrl (url: string | undefined): string | undefined {
-  if (!url || !url.includes('?')) return url
-  return url.replace(/([?&](?:token|access_token|jwt|password|secret)=)[^&#]*/gi, '$1[REDACTED]')
+  if (!url) return url
+  const start = url.search(/[?;#]/)
+  if (start === -1) return url
+  return url.slice(0, start) + url.slice(start).replace(/([?&;#])([^=?&;#]*)=([^?&;#]*)/g,
+    (param: string, separator: string, name: string) => isSecretName(name) ? `${separator}${name}=[REDACTED]` : param)
 }
 
 export const redactPaths = [

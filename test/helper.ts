@@ -1,8 +1,8 @@
 // Test helpers: build the real app (never a copy), isolate data per test file (own SQLite dir,
 // own PostgreSQL schema, own Redis key prefix), and start real server processes.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -204,6 +204,17 @@ export interface PrivateService {
   stop: () => Promise<void>
   /** Starts it again on the same port. */
   start: () => Promise<void>
+  /** SIGSTOPs every process of the server: connections stay open and nothing answers. */
+  freeze: () => Promise<void>
+  /** SIGCONTs them again (stop() thaws first, so teardown never meets a frozen server). */
+  thaw: () => Promise<void>
+}
+
+/** Sends a signal to each pid, ignoring the ones already gone. */
+function signalAll (pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try { process.kill(pid, signal) } catch { /* exited meanwhile */ }
+  }
 }
 
 /**
@@ -234,9 +245,12 @@ export async function privateRedis (t: TestLike): Promise<PrivateService> {
     c.kill('SIGKILL')
     await exited
   }
+  const pids = (): number[] => child?.pid !== undefined && child.exitCode === null ? [child.pid] : []
+  const freeze = async () => signalAll(pids(), 'SIGSTOP')
+  const thaw = async () => signalAll(pids(), 'SIGCONT')
   await start()
   t.teardown(stop)
-  return { url: `redis://127.0.0.1:${port}`, port, stop, start }
+  return { url: `redis://127.0.0.1:${port}`, port, stop, start, freeze, thaw }
 }
 
 /**
@@ -253,10 +267,24 @@ export async function privatePostgres (t: TestLike): Promise<PrivateService> {
   const asPostgres = (tool: string, args: string[]) => run('runuser', ['-u', 'postgres', '--', join(bin, tool), ...args])
   await asPostgres('initdb', ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync'])
   const start = () => asPostgres('pg_ctl', ['-D', join(dir, 'data'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, '-w', '-l', join(dir, 'log'), 'start'])
-  const stop = () => asPostgres('pg_ctl', ['-D', join(dir, 'data'), '-m', 'immediate', '-w', 'stop']).catch(() => {})
+  /** The postmaster and its children (one backend per connection, plus the background workers). */
+  const pids = (): number[] => {
+    let postmaster: number
+    try {
+      postmaster = Number(readFileSync(join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0])
+    } catch { return [] }
+    const children = spawnSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)], { encoding: 'utf8' }).stdout
+    return [postmaster, ...children.split('\n').map((l) => Number(l.trim())).filter((pid) => pid > 0)]
+  }
+  const freeze = async () => signalAll(pids(), 'SIGSTOP')
+  const thaw = async () => signalAll(pids(), 'SIGCONT')
+  const stop = async () => {
+    await thaw()
+    await asPostgres('pg_ctl', ['-D', join(dir, 'data'), '-m', 'immediate', '-w', 'stop']).catch(() => {})
+  }
   await start()
   t.teardown(stop)
-  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, stop, start }
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, stop, start, freeze, thaw }
 }
 
 /** Resolves when the process exits (at once if it already has). */

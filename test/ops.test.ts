@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import t from 'tap'
-import { JWT_SECRET, ROOT, bearer, build, listen, privatePostgres, privateRedis, token } from './helper.js'
+import { JWT_SECRET, ROOT, bearer, build, freePort, listen, privatePostgres, privateRedis, token } from './helper.js'
 import { SyncClient } from './sync-client.js'
 
 /** Parses Prometheus text into "name{labels}" → value. */
@@ -105,6 +105,31 @@ t.test('METRICS_TOKEN guards /metrics; METRICS_ENABLED=false removes it', async 
   t.equal((await guarded.inject({ url: '/metrics', headers: bearer('scrape-me-please') })).statusCode, 200)
   const off = await build(t, { METRICS_ENABLED: 'false' })
   t.equal((await off.inject('/metrics')).statusCode, 404)
+})
+
+t.test('/metrics on the app port counts against the per-IP limit; METRICS_PORT moves it to a port of its own', async (t) => {
+  const app = await build(t, { RATE_LIMIT_MAX: '5' })
+  const scrape = (ip: string) => app.inject({ url: '/metrics', remoteAddress: ip })
+  for (let i = 0; i < 5; i++) t.equal((await scrape('10.1.1.1')).statusCode, 200)
+  const refused = await scrape('10.1.1.1')
+  t.equal(refused.statusCode, 429, 'one address cannot scrape without bound')
+  t.ok(Number(refused.headers['retry-after']) > 0, 'with Retry-After')
+  t.equal((await scrape('10.1.1.2')).statusCode, 200, 'a scraper on another address is unaffected')
+
+  const metricsPort = await freePort()
+  const { app: split, http } = await listen(t, { METRICS_PORT: String(metricsPort), METRICS_TOKEN: 'scrape-me-please', RATE_LIMIT_MAX: '5' })
+  t.equal((await fetch(`${http}/metrics`)).status, 404, 'not on the app port')
+  const own = `http://127.0.0.1:${metricsPort}`
+  t.equal((await fetch(`${own}/metrics`)).status, 401, 'METRICS_TOKEN still applies')
+  const ok = await fetch(`${own}/metrics`, { headers: bearer('scrape-me-please') })
+  t.equal(ok.status, 200)
+  t.match(ok.headers.get('content-type'), /text\/plain/)
+  t.match(await ok.text(), /logo_sync_sync_num_connections/)
+  for (let i = 0; i < 7; i++) await fetch(`${own}/metrics`, { headers: bearer('scrape-me-please') })
+  t.equal((await fetch(`${own}/metrics`, { headers: bearer('scrape-me-please') })).status, 200, 'the scrape port is not the public per-IP budget')
+  t.equal((await fetch(`${own}/logos`)).status, 404, 'it serves metrics and nothing else')
+  await split.close()
+  await t.rejects(fetch(`${own}/metrics`), 'closed with the app')
 })
 
 t.test('/docs/json lists every route with its schemas and the auth scheme', async (t) => {
@@ -219,6 +244,37 @@ t.test('tokens never reach the logs', async (t) => {
   t.notOk(logs.includes(secretToken.split('.')[2]), 'not even its signature')
   t.notOk(logs.includes(JWT_SECRET), 'the secret is never logged')
   for (const line of logs.trim().split('\n')) t.doesNotThrow(() => JSON.parse(line), 'one JSON object per line')
+})
+
+t.test('token redaction goes by the decoded parameter name, whatever the spelling', async (t) => {
+  const stream = new PassThrough()
+  let logs = ''
+  stream.on('data', (d) => { logs += d })
+  const { app, ws } = await listen(t, { LOG_LEVEL: 'debug' }, { logStream: stream })
+  const secret = await token('alice', 'admin')
+  const signature = secret.split('.')[2]
+  // The server decodes `%74oken` to `token` and accepts it: the log must hide it just the same.
+  const sneaky = await SyncClient.connect(t, `${ws.replace('/sync', '/sync?%74oken=')}${secret}`)
+  t.match(sneaky.frames[0], { type: 'welcome', user: { sub: 'alice', role: 'admin' } }, 'the percent-encoded name is the token')
+  sneaky.close()
+  await sneaky.closed
+  for (const url of [
+    `/logos?%74oken=${secret}`,
+    `/logos?%54%4F%4B%45%4E=${secret}`,
+    `/logos?x=1;token=${secret}`,
+    `/logos;token=${secret}`,
+    `/logos?access%5Ftoken=${secret}&y=2`,
+    `/logos??token=${secret}`,
+    `/logos?token%5B%5D=${secret}`,
+    `/logos?jwt=${secret}#frag`
+  ]) {
+    const res = await app.inject(url)
+    t.ok(res.statusCode < 500, `${url.slice(0, 30)}: answered ${res.statusCode}`)
+  }
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.match(logs, /"url":"\/sync\?%74oken=\[REDACTED\]"/, 'the upgrade is logged with the value hidden and the name as sent')
+  t.match(logs, /"url":"\/logos\?x=1;token=\[REDACTED\]"/, ';token= is redacted too')
+  t.notOk(logs.includes(signature), 'no token signature in any log line')
 })
 
 t.test('npm run token prints a token the server accepts', async (t) => {

@@ -3,7 +3,8 @@
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import t from 'tap'
-import { ROOT, bearer, definedOnly, startServer, tempDir, token } from './helper.js'
+import { ROOT, bearer, definedOnly, privatePostgres, privateRedis, startServer, tempDir, token } from './helper.js'
+import { SyncClient } from './sync-client.js'
 
 function runServer (env: Record<string, string | undefined>): Promise<{ code: number | null, output: string }> {
   return new Promise((resolve) => {
@@ -50,4 +51,27 @@ t.test('embedded default: seeded logos, and logos and votes survive a restart', 
   t.equal((await fetch(`${second.http}/me/votes`, { headers: bearer(tok) })).status, 401)
   const again = await token('alice', 'user', { secret: 'x'.repeat(32) })
   t.equal((await fetch(`${second.http}/me/votes`, { headers: bearer(again) })).status, 401)
+})
+
+t.test('SIGTERM exits 0 and closes clients with 1001 whatever state Redis and PostgreSQL are in', async (t) => {
+  const [pg, redis] = await Promise.all([privatePostgres(t), privateRedis(t)])
+  const faults: [string, () => Promise<void>, () => Promise<void>][] = [
+    ['Redis killed, PostgreSQL frozen', async () => { await redis.stop(); await pg.freeze() }, async () => { await pg.thaw(); await redis.start() }],
+    ['Redis frozen, PostgreSQL stopped', async () => { await redis.freeze(); await pg.stop() }, async () => { await redis.thaw(); await pg.start() }]
+  ]
+  for (const [name, inflict, heal] of faults) {
+    const server = await startServer(t, { DATABASE_URL: pg.url, REDIS_URL: redis.url, SHUTDOWN_GRACE_MS: '10000' })
+    const client = await SyncClient.connect(t, server.ws)
+    await client.subscribe('logos')
+    await inflict()
+    // A request in flight against the broken store, so the shutdown has something to wait for.
+    const pending = fetch(`${server.http}/logos/nope`).catch(() => null)
+    const started = Date.now()
+    t.equal(await server.stop(), 0, `${name}: SIGTERM exits 0`)
+    t.ok(Date.now() - started < 9000, `${name}: within the grace period (${Date.now() - started} ms)`)
+    t.equal((await client.closedWithin(1000)).code, 1001, `${name}: the client was told 1001`)
+    t.notMatch(server.output(), /Stream isn't writeable|killed by timeout/, `${name}: no closing error`)
+    await pending
+    await heal()
+  }
 })

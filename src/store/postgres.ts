@@ -8,6 +8,8 @@ import { newLogoId } from './ids.js'
 import { NotFoundError, VotingClosedError, type Store, type VoteOutcome } from './types.js'
 
 const MIGRATION_LOCK = 0x10605e7c
+/** How long closing the pool may take at shutdown (in-flight queries finish first when they can). */
+const POOL_END_TIMEOUT_MS = 2000
 
 const migrations: string[] = [
   `CREATE TABLE logos (
@@ -192,6 +194,15 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
       return toDeadline(row)
     },
     async ping () { await pool.query('SELECT 1') },
-    async close () { await pool.end() }
+    async close () {
+      // pool.end() waits for every client to say goodbye, which a frozen server never answers:
+      // bounded, so a shutdown finishes whatever state PostgreSQL is in.
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        pool.end().catch(() => {}),
+        new Promise<void>((resolve) => { timer = setTimeout(resolve, POOL_END_TIMEOUT_MS) })
+      ])
+      clearTimeout(timer)
+    }
   }
 }
