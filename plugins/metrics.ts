@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http'
+import { CLOSE_RULES } from '@logo-sync/client/protocol'
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { CacheStats } from '../src/cache/logo-cache.js'
@@ -7,8 +8,11 @@ import type { SyncStats } from '../src/sync/stats.js'
 /** Every metric name starts with this, Centrifugo-style: `<namespace>_<subsystem>_<name>`. */
 export const METRIC_PREFIX = 'logo_sync_'
 
-/** Close codes get their own label value; any other (a client may pick any 3000-4999) is 'other'. */
-const KNOWN_CLOSE_CODES = new Set([1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1011, 4001, 4008, 4009])
+/**
+ * Close codes of the shared vocabulary get their own label value; any other (a client may pick
+ * any 3000-4999) is 'other', so the label set stays bounded.
+ */
+const KNOWN_CLOSE_CODES = new Set(Object.keys(CLOSE_RULES).map(Number))
 
 /** Where gauges and cache counters read their values at scrape time (set once plugins are ready). */
 interface Sources {

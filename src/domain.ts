@@ -1,11 +1,11 @@
-// Schemas once: REST routes, the /sync protocol validator, the OpenAPI document and the
-// client SDK all use these TypeBox schemas and the types derived from them.
+// Schemas once: REST routes, the /sync protocol validator and the OpenAPI document use these
+// TypeBox schemas and the types derived from them; the client package's data types are checked
+// against them at compile time (src/protocol.ts).
+import { LOGO_ID_PATTERN, USER_ID_PATTERN } from '@logo-sync/client/protocol'
 import { Type, type Static } from 'typebox'
 
-/** Logo ids appear inside channel names (`logos.<id>`), so they are kept to a safe alphabet. */
-export const LOGO_ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$'
-/** User ids (`sub`) appear in `users.<sub>.votes`; same rule, so a sub can never add a dot. */
-export const USER_ID_PATTERN = '^[A-Za-z0-9_@+-]{1,64}$'
+/** Ids appear inside channel names, so their patterns belong to the shared wire vocabulary. */
+export { LOGO_ID_PATTERN, USER_ID_PATTERN }
 /**
  * Text a title or an author may hold: no control character (C0, DEL, C1: NUL is refused by
  * PostgreSQL and kept by SQLite, so the stores would disagree; none belongs in a title) and no

@@ -166,7 +166,7 @@ export class SyncHub {
     this.stats.frameIn('invalid')
     this.error(conn, ErrorCode.badRequest, failure.message, failure.id)
     // 1008 (policy violation): the standard code for a peer that keeps breaking the protocol.
-    if (conn.badFrame()) conn.close(1008, 'too many malformed frames')
+    if (conn.badFrame()) conn.close(CloseCode.policyViolation, 'too many malformed frames')
   }
 
   async handle (conn: SyncConnection, frame: ClientFrame): Promise<void> {

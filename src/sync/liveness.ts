@@ -25,7 +25,7 @@ export class Liveness {
   private beat (): void {
     for (const conn of this.connections) {
       if (!conn.alive) {
-        conn.closeCode = 1006
+        conn.closeCode = CloseCode.abnormal
         conn.socket.terminate()
         continue
       }

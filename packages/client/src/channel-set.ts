@@ -2,7 +2,8 @@
 // each is on the wire. One wire subscription per channel however many listeners share it;
 // every (re)connect subscribes again with `since` = the version held.
 import type { ChannelFrame, ClientFrame, ErrorFrame, ServerFrame, SubscribedFrame } from './protocol.js'
-import { isWholeChannel, parseChannel, type ChannelRef } from './channels.js'
+import { channelRef, type ChannelRef } from './channels.js'
+import { isWholeChannel } from './protocol.js'
 import { applyIncoming, createListMemo, pendingState, resetLiveMemo, type Incoming, type ListMemo } from './store.js'
 import { SyncError, type ChannelEvent, type ChannelState } from './types.js'
 
@@ -59,7 +60,7 @@ export class ChannelSet {
   entry (name: string): ChannelEntry {
     let entry = this.entries.get(name)
     if (!entry) {
-      entry = { name, ref: parseChannel(name), state: pendingState, memo: createListMemo(), callbacks: new Set(), watchers: new Set(), wired: false, wireFrames: 0 }
+      entry = { name, ref: channelRef(name), state: pendingState, memo: createListMemo(), callbacks: new Set(), watchers: new Set(), wired: false, wireFrames: 0 }
       this.entries.set(name, entry)
     }
     return entry

@@ -1,8 +1,8 @@
 // LogoSyncClient: channels over one /sync connection, a local store of the last state per
 // channel, and the REST calls the seed's pages need. Runs in browsers and in Node (pass `ws`).
-import type { WelcomeFrame } from './protocol.js'
+import { channelForLogoVotes, channelForLogos, channelForUserVotes, type WelcomeFrame } from './protocol.js'
 import { ChannelSet, type Callback } from './channel-set.js'
-import { channelForLogoVotes, channelForLogos, channelForUserVotes, type ChannelRef } from './channels.js'
+import type { ChannelRef } from './channels.js'
 import { Connection } from './connection.js'
 import { Emitter } from './emitter.js'
 import { RestApi } from './rest.js'

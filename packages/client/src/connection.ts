@@ -1,8 +1,9 @@
 // One WebSocket to /sync at a time, kept alive: reconnect with exponential backoff and full
-// jitter, dead-connection detection by heartbeat, the token from `getToken` (before each
-// connection, before it expires, after a 4001 close) and an estimate of the server's clock.
+// jitter as each close code asks (closeRule in ./protocol.ts), dead-connection detection by
+// heartbeat, the token from `getToken` (before each connection, before it expires, after a
+// close that asks for a new one) and an estimate of the server's clock.
 // What the connection carries (subscriptions, state) is the client's business, not this file's.
-import type { ClientFrame, CloseCode, PongFrame, ServerFrame, WelcomeFrame } from './protocol.js'
+import { closeRule, type ClientFrame, type PongFrame, type ServerFrame, type WelcomeFrame } from './protocol.js'
 import { Heartbeat } from './heartbeat.js'
 import { Outbox } from './outbox.js'
 import { ServerClock, backoffDelay, refreshDelay, tokenExpiry } from './timing.js'
@@ -33,16 +34,6 @@ export interface ConnectionHooks {
 }
 
 const OPEN = 1
-/** CloseCode.unauthorized, checked against ../protocol.ts but not imported as a value: that
- * module builds the TypeBox schemas, which a browser bundle does not need. */
-const UNAUTHORIZED = 4001 satisfies typeof CloseCode.unauthorized
-/**
- * Closes that send many clients away at once (1001 server shutting down, 4008 rate limited,
- * 4009 too slow: an overloaded replica): retry over a wider window (ReconnectOptions.spread*).
- * Checked against ../protocol.ts like UNAUTHORIZED.
- */
-const SPREAD_CLOSES = new Set<number>([1001 satisfies typeof CloseCode.goingAway, 4008 satisfies typeof CloseCode.rateLimited, 4009 satisfies typeof CloseCode.slowConsumer])
-const RATE_LIMITED = 4008 satisfies typeof CloseCode.rateLimited
 /** A connection that lived this long counts as a success: the next backoff starts over. */
 const STABLE_MS = 5_000
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -58,7 +49,7 @@ export class Connection {
   private generation = 0
   private attempt = 0
   private unauthorizedStreak = 0
-  /** The last close was one of SPREAD_CLOSES: retries use the wider window until a welcome. */
+  /** The last close asked for spread reconnects: retries use the wider window until a welcome. */
   private spread = false
   private token: string | null = null
   private tokenReason: TokenReason = 'connect'
@@ -257,9 +248,17 @@ export class Connection {
       this.attempt = 0
       this.unauthorizedStreak = 0
     }
-    if (closeCode !== undefined && SPREAD_CLOSES.has(closeCode)) this.spread = true
-    if (closeCode === RATE_LIMITED) this.outbox.slowDown()
-    if (closeCode === UNAUTHORIZED) {
+    const rule = closeRule(closeCode)
+    if (rule.reconnect === 'stop') {
+      // The server says this client broke the protocol; the same client would again.
+      this.hooks.error(new SyncError(`The server closed the connection with ${closeCode} (${rule.meaning}); not reconnecting`, 'protocol_error'))
+      this.setStatus('closed', { closeCode })
+      return
+    }
+    // A whole crowd was sent away at once (a replica stopping or overloaded): wider window.
+    if (rule.reconnect === 'spread') this.spread = true
+    if (rule.slowDown) this.outbox.slowDown()
+    if (rule.newToken) {
       this.tokenReason = 'unauthorized'
       this.token = null
       // The first refusal is usually an expired token: ask for a new one and retry at once.

@@ -1,9 +1,11 @@
-// logo-sync/client: the isomorphic SDK (browser WebSocket, or `ws` in Node).
+// @logo-sync/client: the isomorphic SDK (browser WebSocket, or `ws` in Node). The wire
+// vocabulary in full (codes and their meaning) is `@logo-sync/client/protocol`.
 export { LogoSyncClient } from './client.js'
 export {
-  channelForDeadline, channelForLogo, channelForLogoVotes, channelForLogos, channelForUserVotes, parseChannel,
-  type ChannelRef
-} from './channels.js'
+  channelForDeadline, channelForLogo, channelForLogoVotes, channelForLogos, channelForUserVotes, channelName, parseChannel,
+  type Channel, type ChannelKind
+} from './protocol.js'
+export type { ChannelRef } from './channels.js'
 export { backoffDelay, tokenExpiry } from './timing.js'
 export {
   SyncError,

@@ -5,7 +5,7 @@
  * [min, min(max, base * 2^attempt)]. Full jitter spreads a crowd of clients reconnecting to a
  * restarted server instead of bringing them back in waves.
  *
- * `spread`: the close sent many clients away at once (1001 shutdown, 4008, 4009). The window is
+ * `spread`: the close sent many clients away at once (closeRule: 1001 shutdown, 4008, 4009). The window is
  * then at least [spreadMin, spreadMax] (defaults 500 ms, 5 s), still bounded by max, so a whole
  * replica's clients do not land on the other replicas within the same half second.
  */

@@ -10,7 +10,8 @@ export type { ChannelFrame, ErrorCode, ServerFrame, WelcomeFrame }
  * - `connecting`: first connection attempt
  * - `open`: the server said `welcome`; subscriptions are live
  * - `reconnecting`: the connection was lost; backing off or trying again
- * - `closed`: `close()` was called; nothing more happens
+ * - `closed`: `close()` was called, or the server closed with a code that says not to come
+ *   back (`stop` in CLOSE_RULES, e.g. 1008: the client broke the protocol); nothing more happens
  */
 export type ConnectionStatus = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed'
 
@@ -47,8 +48,8 @@ export interface ReconnectOptions {
   /** Upper bound of every delay (ms). Default 30 000. */
   maxDelayMs?: number
   /**
-   * After a close that sends many clients away at once (`1001` server shutting down, `4008`,
-   * `4009`), the retries until the next `welcome` draw from a window of at least
+   * After a close that sends many clients away at once (`spread` in CLOSE_RULES: `1001` server
+   * shutting down, `4008`, `4009`), the retries until the next `welcome` draw from a window of at least
    * [spreadMinDelayMs, spreadMaxDelayMs] (ms, still bounded by maxDelayMs), so a whole replica's
    * clients do not reach the other replicas within the same half second. Defaults 500 and 5 000.
    */
