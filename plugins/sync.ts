@@ -63,19 +63,11 @@ export default fp(async function syncPlugin (fastify) {
   }
   await fastify.register(websocket, {
     options: wsOptions,
-    // A protocol error by the client (frame over maxPayload, invalid UTF-8): ws is already closing
-    // with the right code (1009, 1007); let the close handshake finish so the code is what gets
-    // recorded, and keep it out of the error log. An error while still open is ours: 1011.
+    // Errors thrown by the route's handler itself (socket errors go to hub.socketError: see routes/sync.ts).
     errorHandler (err, socket, request) {
-      if (socket.readyState === socket.OPEN) {
-        request.log.error({ err }, 'sync handler failed')
-        socket.close(1011, 'internal error')
-      } else {
-        const status = Object.getOwnPropertySymbols(err).find((k) => k.description === 'status-code')
-        const code = status ? (err as unknown as Record<symbol, unknown>)[status] : undefined
-        if (typeof code === 'number') hub.protocolError(socket, code)
-        request.log.debug({ err }, 'sync client protocol error')
-      }
+      request.log.error({ err }, 'sync handler failed')
+      if (socket.readyState === socket.OPEN) socket.close(1011, 'internal error')
+      else socket.terminate()
     },
     preClose: async function closeClients () {
       await hub.shutdown()

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { parseClientFrame } from '../src/sync/frames.js'
@@ -14,12 +15,23 @@ function handshakeToken (authorization: string | undefined, query: string | unde
 
 /** GET /sync: the WebSocket protocol of docs/protocol.md. Parses and validates; the hub does the rest. */
 const syncRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  // The upgrade's ServerResponse, by request: the handler below gets the request only.
+  const upgrades = new WeakMap<IncomingMessage, ServerResponse>()
   fastify.get('/sync', {
     websocket: true,
+    onRequest: (request, reply, done) => { upgrades.set(request.raw, reply.raw); done() },
     schema: { querystring: SyncQuery }
   }, (socket, request) => {
     const hub = fastify.syncHub
     const conn = hub.connect(socket, handshakeToken(request.headers.authorization, request.query.token))
+    // Nothing below may keep `request` alive for the connection's lifetime: it holds the
+    // upgrade's headers, reply, logger and buffers (about 4 KB a connection). @fastify/websocket
+    // leaves two references to it on the socket: its own 'error' listener (closing over request
+    // and reply) and the ServerResponse assigned to the TCP socket. Replace the first, drop the second.
+    socket.removeAllListeners('error')
+    socket.on('error', (err: Error) => hub.socketError(conn, err))
+    const response = upgrades.get(request.raw)
+    if (response?.socket) response.detachSocket(response.socket)
     socket.on('message', (data, isBinary) => {
       if (!hub.admit(conn)) return
       const parsed = parseClientFrame(data, isBinary)
@@ -27,7 +39,7 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         hub.reject(conn, parsed)
         return
       }
-      hub.handle(conn, parsed.frame).catch((err: unknown) => request.log.error({ err, op: parsed.frame.op }, 'sync op failed'))
+      hub.handle(conn, parsed.frame).catch((err: unknown) => hub.log.error({ err, op: parsed.frame.op, connectionId: conn.id }, 'sync op failed'))
     })
   })
 }

@@ -1,5 +1,7 @@
 // /sync behaviour that needs its own limits or a look inside the process: heartbeats, shutdown,
 // slow consumers, resync without a bus event, identity changes, and the stats hooks.
+import v8 from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import t from 'tap'
 import type { Logo } from '../src/domain.js'
 import { listen, token } from './helper.js'
@@ -179,4 +181,25 @@ t.test('stats count connections, frames, outcomes and closes; observers get samp
   t.equal(app.syncStats.disconnects['1005'] ?? app.syncStats.disconnects['1000'], 1, 'the close is counted by code')
   t.ok(app.syncStats.framesInByOp.subscribe >= 3)
   t.ok(app.syncStats.bytesOut > 0)
+})
+
+t.test('an open connection keeps nothing of its upgrade request alive (headers, reply, logger: ~4 KB each)', async (t) => {
+  const { app, ws } = await listen(t)
+  v8.setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const requests: WeakRef<object>[] = []
+  app.server.on('upgrade', (req: object) => { requests.push(new WeakRef(req)) })
+  const clients = [await SyncClient.connect(t, ws), await SyncClient.connect(t, ws, { token: await token('keeper') })]
+  await clients[1].subscribe('logos')
+  t.equal(requests.length, 2)
+  // deref() keeps its target alive until the current job ends: collect in a job of its own.
+  const collected = () => requests.map((r) => r.deref() === undefined)
+  for (let i = 0; i < 10 && !collected().every(Boolean); i++) {
+    await sleep(20)
+    gc()
+    await sleep(20)
+  }
+  t.same(collected(), [true, true], 'both upgrade requests were collected')
+  for (const c of clients) await c.barrier()
+  t.ok(clients.every((c) => c.isOpen), 'while both connections stay open and answer')
 })

@@ -51,8 +51,12 @@ export class SyncConnection {
   closeCode: number | undefined
   /** When changes started being held back; 0 when none are. */
   backlogSince = 0
-  private readonly backlog = new Map<string, Broadcast>()
-  private window = { start: 0, count: 0, overStreak: 0 }
+  /** Held-back changes, created the first time a client falls behind (most never do). */
+  private backlog: Map<string, Broadcast> | null = null
+  // The inbound rate window, as plain fields: kept on every one of up to 10,000s of connections.
+  private windowStart = 0
+  private windowCount = 0
+  private overStreak = 0
   private badFrames = 0
   private expiryTimer: NodeJS.Timeout | undefined
 
@@ -103,7 +107,7 @@ export class SyncConnection {
 
   /** Sends a channel frame now, or holds it back if the client is behind. */
   push (b: Broadcast): void {
-    if (this.backlog.size > 0 || this.socket.bufferedAmount > this.limits.maxBufferBytes) {
+    if ((this.backlog !== null && this.backlog.size > 0) || this.socket.bufferedAmount > this.limits.maxBufferBytes) {
       this.holdBack(b)
       return
     }
@@ -111,39 +115,40 @@ export class SyncConnection {
   }
 
   get behind (): boolean {
-    return this.backlog.size > 0
+    return this.backlog !== null && this.backlog.size > 0
   }
 
   private holdBack (b: Broadcast): void {
+    const backlog = this.backlog ??= new Map()
     if (this.backlogSince === 0) {
       this.backlogSince = Date.now()
       this.onBehind(this)
     }
     if (b.type === 'snapshot') {
       // A snapshot replaces everything held for its channel.
-      for (const [key, held] of this.backlog) {
-        if (held.channel === b.channel) { this.backlog.delete(key); this.stats.superseded++ }
+      for (const [key, held] of backlog) {
+        if (held.channel === b.channel) { backlog.delete(key); this.stats.superseded++ }
       }
     }
-    const held = this.backlog.get(b.key)
+    const held = backlog.get(b.key)
     if (held) {
-      this.backlog.delete(held.key)
+      backlog.delete(held.key)
       b = keepNewer(held, b)
       if (b.type !== 'votes') this.stats.superseded++
     }
     if (b.itemId !== undefined && b.version !== null) {
       // A whole item supersedes held vote counts for it that are not newer.
-      const batch = this.backlog.get(listVotesKey(b.channel))
+      const batch = backlog.get(listVotesKey(b.channel))
       if (batch) {
         const version = b.version
         const kept = filterVotesBatch(batch, (id, v) => id !== b.itemId || v > version)
         if (kept !== batch) {
-          this.backlog.delete(batch.key)
-          if (kept) this.backlog.set(kept.key, kept)
+          backlog.delete(batch.key)
+          if (kept) backlog.set(kept.key, kept)
         }
       }
     }
-    this.backlog.set(b.key, b)
+    backlog.set(b.key, b)
   }
 
   /**
@@ -151,12 +156,14 @@ export class SyncConnection {
    * behind for longer than allowed (the caller closes it with 4009).
    */
   drain (now = Date.now()): 'drained' | 'behind' | 'slow' {
+    if (this.backlog === null) return 'drained'
     for (const [key, b] of this.backlog) {
       if (this.socket.bufferedAmount > this.limits.maxBufferBytes) break
       this.backlog.delete(key)
       this.write(b.bytes, b.type)
     }
     if (this.backlog.size === 0) {
+      this.backlog = null
       this.backlogSince = 0
       return 'drained'
     }
@@ -165,6 +172,7 @@ export class SyncConnection {
 
   /** Forgets held-back changes of a channel the client left. */
   forget (channel: string): void {
+    if (this.backlog === null) return
     for (const [key, b] of this.backlog) if (b.channel === channel) this.backlog.delete(key)
     if (this.backlog.size === 0) this.backlogSince = 0
   }
@@ -175,19 +183,18 @@ export class SyncConnection {
    * for three windows running, the connection is closed with 4008.
    */
   admit (now = Date.now()): Admission {
-    const w = this.window
     this.alive = true
-    if (now - w.start >= 1000) {
-      const over = w.count > this.limits.rateLimit
-      w.overStreak = over && now - w.start < 2000 ? w.overStreak + 1 : 0
-      w.start = now
-      w.count = 0
+    if (now - this.windowStart >= 1000) {
+      const over = this.windowCount > this.limits.rateLimit
+      this.overStreak = over && now - this.windowStart < 2000 ? this.overStreak + 1 : 0
+      this.windowStart = now
+      this.windowCount = 0
     }
-    w.count++
+    const count = ++this.windowCount
     const limit = this.limits.rateLimit
-    if (w.count <= limit) return 'ok'
-    if (w.count > 2 * limit || w.overStreak >= 2) return 'close'
-    return w.count === limit + 1 ? 'limited' : 'drop'
+    if (count <= limit) return 'ok'
+    if (count > 2 * limit || this.overStreak >= 2) return 'close'
+    return count === limit + 1 ? 'limited' : 'drop'
   }
 
   /** Counts malformed frames in a row; true when the client keeps sending garbage. */
@@ -230,7 +237,7 @@ export class SyncConnection {
   dispose (): void {
     clearTimeout(this.expiryTimer)
     this.expiryTimer = undefined
-    this.backlog.clear()
+    this.backlog = null
     this.backlogSince = 0
   }
 }

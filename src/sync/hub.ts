@@ -97,7 +97,7 @@ export class SyncHub {
 
   /** A new socket: authenticate from the handshake token (if any), then welcome it. */
   connect (socket: WebSocket, token: string | null): SyncConnection {
-    const conn = new SyncConnection(socket, this.limits, this.stats, (c) => this.liveness.watch(c))
+    const conn = new SyncConnection(socket, this.limits, this.stats, this.watchBehind)
     if (this.closing) {
       conn.close(CloseCode.goingAway, 'server shutting down')
       return conn
@@ -128,15 +128,25 @@ export class SyncHub {
     return conn
   }
 
+  /** One function for every connection (not a closure each): a connection fell behind. */
+  private readonly watchBehind = (conn: SyncConnection): void => { this.liveness.watch(conn) }
+
   /**
-   * ws closed a socket over a client's protocol error (1009 frame too big, 1007 bad UTF-8). It
-   * stops reading before the client's echo arrives, so the close event would say 1006: remember
-   * the code ws sent instead.
+   * An 'error' on a connection's socket. While it is open the fault is ours: log it and close
+   * with 1011. Otherwise ws is already closing over a client's protocol error (1009 frame too
+   * big, 1007 bad UTF-8) and stops reading before the client's echo arrives, so the close event
+   * would say 1006: remember the code ws sent instead, and keep it out of the error log.
    */
-  protocolError (socket: WebSocket, code: number): void {
-    for (const conn of this.connections) {
-      if (conn.socket === socket) { conn.closeCode ??= code; return }
+  socketError (conn: SyncConnection, err: Error): void {
+    if (conn.socket.readyState === conn.socket.OPEN) {
+      this.log.error({ err, connectionId: conn.id }, 'sync connection failed')
+      conn.close(1011, 'internal error')
+      return
     }
+    const status = Object.getOwnPropertySymbols(err).find((k) => k.description === 'status-code')
+    const code = status ? (err as unknown as Record<symbol, unknown>)[status] : undefined
+    if (typeof code === 'number') conn.closeCode ??= code
+    this.log.debug({ err, connectionId: conn.id }, 'sync client protocol error')
   }
 
   private disconnected (conn: SyncConnection, code: number): void {
