@@ -45,7 +45,7 @@ function createMetrics (register: Registry, sources: Sources) {
   return {
     register,
     httpDuration: new Histogram({ name: `${p}http_request_duration_seconds`, help: 'REST request duration by route and status', labelNames: ['method', 'route', 'status_code'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
-    rateLimited: new Counter({ name: `${p}http_rate_limit_refusals_total`, help: 'Requests refused by a rate limit, by scope (ip, vote, sync)', labelNames: ['scope'], registers }),
+    rateLimited: new Counter({ name: `${p}http_rate_limit_refusals_total`, help: 'Requests refused by a rate limit, by scope (ip, vote, sync, sync_connections)', labelNames: ['scope'], registers }),
     authFailures: new Counter({ name: `${p}auth_failures_total`, help: 'Refused credentials, by reason', labelNames: ['reason'], registers }),
     syncConnections: syncGauge(`${p}sync_num_connections`, 'Open /sync connections', (s) => s.connections),
     syncSubscriptions: syncGauge(`${p}sync_num_subscriptions`, 'Channel subscriptions over all /sync connections', (s) => s.subscriptions),

@@ -3,11 +3,15 @@ import fp from 'fastify-plugin'
 import type { preHandlerHookHandler } from 'fastify'
 import { redisOf } from './redis.js'
 
+/** ip, vote: the REST limits here; sync_connections: SYNC_MAX_CONNECTIONS_PER_IP (routes/sync.ts). */
+export type RateLimitScope = 'ip' | 'vote' | 'sync_connections'
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler (after authenticate): VOTE_RATE_LIMIT votes per user per minute. */
     voteRateLimit: preHandlerHookHandler
-    onRateLimited: Set<(scope: 'ip' | 'vote') => void>
+    /** Every refusal by a limit, by scope (the metrics plugin counts them). */
+    onRateLimited: Set<(scope: RateLimitScope) => void>
   }
 }
 
@@ -18,7 +22,7 @@ declare module 'fastify' {
  */
 export default fp(async function rateLimitPlugin (fastify) {
   const redis = redisOf(fastify)
-  const listeners = new Set<(scope: 'ip' | 'vote') => void>()
+  const listeners = new Set<(scope: RateLimitScope) => void>()
   fastify.decorate('onRateLimited', listeners)
   await fastify.register(fastifyRateLimit, {
     global: true,

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { ConnectionSlots } from '../src/connection-slots.js'
 import { parseClientFrame } from '../src/sync/frames.js'
 
 const SyncQuery = Type.Object({
@@ -15,12 +16,22 @@ function handshakeToken (authorization: string | undefined, query: string | unde
 
 /** GET /sync: the WebSocket protocol of docs/protocol.md. Parses and validates; the hub does the rest. */
 const syncRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const slots = new ConnectionSlots(fastify.config.SYNC_MAX_CONNECTIONS_PER_IP)
   // The upgrade's ServerResponse, by request: the handler below gets the request only.
   const upgrades = new WeakMap<IncomingMessage, ServerResponse>()
   fastify.get('/sync', {
     websocket: true,
-    onRequest: (request, reply, done) => { upgrades.set(request.raw, reply.raw); done() },
-    schema: { querystring: SyncQuery }
+    schema: { querystring: SyncQuery },
+    // Before the upgrade, so a connection over SYNC_MAX_CONNECTIONS_PER_IP costs a short HTTP
+    // answer and no WebSocket. request.ip honours TRUST_PROXY: behind a proxy it is the client's
+    // address, not the proxy's. The slot is given back when the TCP socket closes.
+    onRequest: async (request, reply) => {
+      upgrades.set(request.raw, reply.raw)
+      if (slots.take(request.ip, request.raw.socket)) return
+      for (const l of fastify.onRateLimited) l('sync_connections')
+      reply.header('retry-after', 10)
+      throw fastify.httpErrors.tooManyRequests(`at most ${fastify.config.SYNC_MAX_CONNECTIONS_PER_IP} concurrent /sync connections per address`)
+    }
   }, (socket, request) => {
     const hub = fastify.syncHub
     const conn = hub.connect(socket, handshakeToken(request.headers.authorization, request.query.token))

@@ -48,6 +48,7 @@ export const EnvSchema = Type.Object({
   SYNC_MAX_BUFFER_BYTES: Int(1024 * 1024, 1024),
   SYNC_CONFLATE_MS: Int(100, 0, 60_000),
   SYNC_HEARTBEAT_MS: Int(25_000, 100, 600_000),
+  SYNC_MAX_CONNECTIONS_PER_IP: Int(100, 1, Number.MAX_SAFE_INTEGER, 'concurrent /sync connections per client address on one replica; more are refused with 429 before the upgrade'),
   SYNC_SLOW_CONSUMER_MS: Int(5000, 100, 600_000, 'how long a client may stay over SYNC_MAX_BUFFER_BYTES before it is closed with 4009'),
 
   CACHE_STRATEGY: Type.Union([Type.Literal('cache-first'), Type.Literal('stale-while-revalidate')], { default: 'cache-first' }),
