@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { DevTokenBody, TokenResponse } from '../src/domain.js'
+import { AuthOptions, DevTokenBody, TokenResponse } from '../src/domain.js'
 import { errors, NoQuery } from '../src/http.js'
 
 /**
@@ -7,6 +7,16 @@ import { errors, NoQuery } from '../src/http.js'
  * (no JWT_SECRET, not production): the demo page logs in with it. Anywhere else it is a 404.
  */
 const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  // Lets the demo page offer the demo sign-in only where it works, without probing for a 404.
+  fastify.get('/auth/options', {
+    schema: {
+      querystring: NoQuery,
+      tags: ['auth'],
+      summary: 'Which sign-in this server offers (whether demo tokens exist)',
+      response: { 200: AuthOptions, ...errors(429) }
+    }
+  }, async () => ({ devTokens: fastify.config.devTokens }))
+
   if (!fastify.config.devTokens) return
   fastify.post('/auth/dev-token', {
     schema: {

@@ -123,6 +123,9 @@ export const DevTokenBody = Type.Object({
 
 export const TokenResponse = Type.Object({ token: Type.String() }, { additionalProperties: false })
 
+/** How a page can sign in here: whether `POST /auth/dev-token` exists (no JWT_SECRET, not production). */
+export const AuthOptions = Type.Object({ devTokens: Type.Boolean() }, { additionalProperties: false })
+
 /** Whether votes are accepted at `now` for a given deadline. */
 export function isVotingOpen (deadline: string | null, now = Date.now()): boolean {
   return deadline === null || now < Date.parse(deadline)

@@ -150,7 +150,8 @@ t.test('/docs/json lists every route with its schemas and the auth scheme', asyn
     '/healthz': ['get'],
     '/readyz': ['get'],
     '/metrics': ['get'],
-    '/auth/dev-token': ['post']
+    '/auth/dev-token': ['post'],
+    '/auth/options': ['get']
   }
   for (const [path, methods] of Object.entries(expected)) {
     for (const method of methods) {

@@ -152,8 +152,10 @@ t.test('auth: forged, expired, alg none, wrong role, missing token', async (t) =
 t.test('dev tokens only without JWT_SECRET outside production', async (t) => {
   const withSecret = await build(t)
   t.equal((await withSecret.inject({ method: 'POST', url: '/auth/dev-token', payload: { sub: 'alice' } })).statusCode, 404)
+  t.same((await withSecret.inject('/auth/options')).json(), { devTokens: false }, 'the page is told not to offer the demo sign-in')
 
   const dev = await build(t, { JWT_SECRET: undefined })
+  t.same((await dev.inject('/auth/options')).json(), { devTokens: true })
   const res = await dev.inject({ method: 'POST', url: '/auth/dev-token', payload: { sub: 'alice', role: 'admin' } })
   t.equal(res.statusCode, 200)
   const created = await dev.inject({ method: 'POST', url: '/logos', headers: bearer(res.json().token), payload: logoBody })

@@ -2,11 +2,14 @@
 import { useEffect, useSyncExternalStore } from 'react'
 import type { Logo } from 'logo-sync/client'
 import { useSync, useSyncClient } from 'logo-sync/react'
+import { AdminPanel } from './admin/AdminPanel.js'
+import { LogoAdminActions } from './admin/LogoAdminActions.js'
 import { ConnectionBadge } from './ConnectionBadge.js'
 import { Deadline, useVotingOpen } from './Deadline.js'
 import { LogoCard } from './LogoCard.js'
 import { SignIn } from './SignIn.js'
 import type { SessionStore } from './session.js'
+import { VoteAnnouncer } from './VoteAnnouncer.js'
 
 export function App ({ session }: { session: SessionStore }) {
   const current = useSyncExternalStore(session.subscribe, session.getSnapshot)
@@ -27,16 +30,20 @@ export function App ({ session }: { session: SessionStore }) {
         </div>
         <ConnectionBadge />
       </header>
-      <section className='bar'>
-        <Deadline deadline={deadline} />
-        <SignIn session={session} />
-      </section>
-      {error && !logos && <p className='notice error' role='alert'>Could not load the logos: {error.message}</p>}
-      {!logos && !error && <p className='notice'>Loading logos…</p>}
-      {logos?.length === 0 && <p className='notice'>No logos yet.</p>}
-      {current
-        ? <Gallery logos={logos} signedInAs={current.name} votingOpen={open} />
-        : <Gallery logos={logos} signedInAs={null} votingOpen={open} />}
+      <main>
+        <section className='bar' aria-label='Voting and sign-in'>
+          <Deadline deadline={deadline} />
+          <SignIn session={session} />
+        </section>
+        <AdminPanel deadline={deadline} />
+        <VoteAnnouncer logos={logos} />
+        {error && !logos && <p className='notice error' role='alert'>Could not load the logos: {error.message}</p>}
+        {!logos && !error && <p className='notice'>Loading logos…</p>}
+        {logos?.length === 0 && <p className='notice'>No logos yet.</p>}
+        {current
+          ? <Gallery logos={logos} signedInAs={current.name} votingOpen={open} />
+          : <Gallery logos={logos} signedInAs={null} votingOpen={open} />}
+      </main>
       <footer className='foot'>
         Live over <code>/sync</code> with <code>logo-sync/react</code> · REST at <a href='/logos'>/logos</a>
         {' '}· <a href='/docs'>API docs</a>
@@ -61,7 +68,7 @@ function Grid ({ logos, myVotes, votingOpen }: { logos: Logo[] | undefined, myVo
   return (
     <div className='logo-grid'>
       {logos?.map((logo) => (
-        <LogoCard key={logo._id} logo={logo} voted={myVotes ? myVotes.includes(logo._id) : null} votingOpen={votingOpen} />
+        <LogoCard key={logo._id} logo={logo} voted={myVotes ? myVotes.includes(logo._id) : null} votingOpen={votingOpen} actions={(live) => <LogoAdminActions logo={live} />} />
       ))}
     </div>
   )

@@ -1,5 +1,5 @@
 // The seed's LogoCard (useSync on `logos.<id>` and `logos.<id>.votes`), with a vote button.
-import { useState } from 'react'
+import { useState, type ReactNode } from 'react'
 import type { Logo, SyncError } from 'logo-sync/client'
 import { useSync, useSyncClient } from 'logo-sync/react'
 import { LogoImage } from './LogoImage.js'
@@ -9,9 +9,11 @@ interface Props {
   /** Whether the signed-in user voted for it; null when nobody is signed in. */
   voted: boolean | null
   votingOpen: boolean
+  /** More controls for the card (an admin's edit and delete), given the live logo. */
+  actions?: (logo: Logo) => ReactNode
 }
 
-export function LogoCard ({ logo, voted, votingOpen }: Props) {
+export function LogoCard ({ logo, voted, votingOpen, actions }: Props) {
   const client = useSyncClient()
   const { data: updatedLogo } = useSync<Logo>('logos', logo._id, { initialData: logo, revalidateOnFocus: true })
   const { data: voteCount } = useSync<number>(`logos.${logo._id}.votes`, undefined, { fallbackData: logo.totalVotes, refreshInterval: 2_000 })
@@ -41,12 +43,14 @@ export function LogoCard ({ logo, voted, votingOpen }: Props) {
         {updatedLogo.description && <p className='description'>{updatedLogo.description}</p>}
       </div>
       <div className='actions'>
-        <span className='votes' aria-live='polite'><strong data-testid='vote-count'>{voteCount}</strong> {voteCount === 1 ? 'vote' : 'votes'}</span>
+        {/* Not a live region: the page's VoteAnnouncer reads changes out, gathered, not per frame. */}
+        <span className='votes'><strong data-testid='vote-count'>{voteCount}</strong> {voteCount === 1 ? 'vote' : 'votes'}</span>
         <button type='button' onClick={toggle} disabled={busy || voted === null || !votingOpen} className={voted ? 'secondary' : 'primary'}>
           {busy ? '…' : label}
         </button>
       </div>
       {problem && <p className='problem' role='alert'>{problem}</p>}
+      {actions?.(updatedLogo)}
     </article>
   )
 }

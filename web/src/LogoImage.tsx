@@ -18,7 +18,7 @@ export function Placeholder ({ title }: { title: string }) {
   let hash = 0
   for (const ch of title) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0
   const hue = hash % 360
-  const initials = title.split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0]!.toUpperCase()).join('') || '?'
+  const initials = title.split(/\s+/).filter((w) => /[\p{L}\p{N}]/u.test(w)).slice(0, 2).map((w) => w[0]!.toUpperCase()).join('') || '?'
   const id = `g${hash.toString(36)}`
   return (
     <svg className='art placeholder' viewBox='0 0 400 300' role='img' aria-label={`${title} (image unavailable)`}>

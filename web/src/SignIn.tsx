@@ -1,18 +1,33 @@
-// Demo sign-in by name (POST /auth/dev-token), or a pasted token on a server with JWT_SECRET.
-import { useState, useSyncExternalStore, type FormEvent } from 'react'
+// Demo sign-in by name (POST /auth/dev-token), as a voter or as an admin; or, on a server with
+// JWT_SECRET (production), a token from the app's own sign-in: pasted here, or handed over in
+// the address (`/#token=…`, see session.ts). The page never holds a secret of its own.
+import { useEffect, useState, useSyncExternalStore, type FormEvent } from 'react'
 import { useSyncClient } from 'logo-sync/react'
-import { DevLoginUnavailable, NAME_PATTERN, devToken, subOf, type SessionStore } from './session.js'
+import { useServerUser } from './identity.js'
+import { DevLoginUnavailable, NAME_PATTERN, devLoginAvailable, devToken, subOf, type SessionStore } from './session.js'
 
 export function SignIn ({ session }: { session: SessionStore }) {
   const client = useSyncClient()
   const current = useSyncExternalStore(session.subscribe, session.getSnapshot)
+  const user = useServerUser()
   const [name, setName] = useState('')
   const [pasted, setPasted] = useState('')
   const [error, setError] = useState<string | null>(null)
   const [devUnavailable, setDevUnavailable] = useState(false)
+  const [devAvailable, setDevAvailable] = useState<boolean | null>(null)
   const [busy, setBusy] = useState(false)
 
-  async function signIn (event: FormEvent) {
+  useEffect(() => {
+    let live = true
+    devLoginAvailable().then((available) => {
+      if (!live) return
+      setDevAvailable(available)
+      if (available === false) setDevUnavailable(true)
+    }, () => {})
+    return () => { live = false }
+  }, [])
+
+  async function signIn (event: Pick<FormEvent, 'preventDefault'>, role: 'user' | 'admin' = 'user') {
     event.preventDefault()
     setError(null)
     const wanted = name.trim()
@@ -22,7 +37,7 @@ export function SignIn ({ session }: { session: SessionStore }) {
     }
     setBusy(true)
     try {
-      session.set({ name: wanted, token: await devToken(wanted) })
+      session.set({ name: wanted, token: await devToken(wanted, role), role })
       // The live connection switches identity in-band (the `auth` op).
       await client.refreshAuth()
     } catch (err) {
@@ -52,7 +67,7 @@ export function SignIn ({ session }: { session: SessionStore }) {
   if (current) {
     return (
       <div className='signin' data-testid='signed-in'>
-        Signed in as <strong>{current.name}</strong>{' '}
+        Signed in as <strong>{current.name}</strong>{user?.sub === current.name && user.role === 'admin' ? ' (admin)' : ''}{' '}
         <button type='button' className='link' onClick={signOut}>Sign out</button>
       </div>
     )
@@ -65,12 +80,15 @@ export function SignIn ({ session }: { session: SessionStore }) {
             <label htmlFor='name'>Your name</label>
             <input id='name' name='name' value={name} onChange={(e) => setName(e.target.value)} placeholder='e.g. ada' autoComplete='nickname' maxLength={64} />
             <button type='submit' className='primary' disabled={busy || name.trim() === ''}>{busy ? 'Signing in…' : 'Sign in to vote'}</button>
+            {devAvailable && (
+              <button type='button' className='secondary' disabled={busy || name.trim() === ''} onClick={(e) => { void signIn(e, 'admin') }}>Sign in as admin</button>
+            )}
           </form>
           )
         : (
           <form onSubmit={signInWithToken}>
             <label htmlFor='token'>Token</label>
-            <input id='token' value={pasted} onChange={(e) => setPasted(e.target.value)} placeholder='paste a JWT (npm run token)' />
+            <input id='token' value={pasted} onChange={(e) => setPasted(e.target.value)} placeholder="paste a token from your app's sign-in" />
             <button type='submit' className='primary'>Use token</button>
           </form>
           )}

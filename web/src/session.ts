@@ -6,6 +6,8 @@ import { tokenExpiry, type TokenSource } from 'logo-sync/client'
 export interface Session {
   name: string
   token: string
+  /** The role asked for at the dev sign-in (renewals ask for the same); absent for a handed-in token. */
+  role?: 'user' | 'admin'
 }
 
 const KEY = 'logo-sync-demo-session'
@@ -49,11 +51,16 @@ export class SessionStore {
     const stale = expiresAt !== null && expiresAt - Date.now() < 60_000
     if (reason === 'unauthorized' || stale) {
       try {
-        const token = await devToken(s.name)
-        if (this.session?.name === s.name) this.set({ name: s.name, token })
+        const token = await devToken(s.name, s.role)
+        if (this.session?.name === s.name) this.set({ ...s, token })
         return token
-      } catch {
-        // A pasted token cannot be renewed here; the server will say when it is no good.
+      } catch (err) {
+        // A token from the app's own sign-in cannot be renewed here. Once the server refused it,
+        // the page carries on signed out (anonymous, live) instead of retrying a dead token.
+        if (reason === 'unauthorized' && err instanceof DevLoginUnavailable) {
+          if (this.session === s) this.set(null)
+          return null
+        }
         return s.token
       }
     }
@@ -72,11 +79,11 @@ function load (): Session | null {
 }
 
 /** POST /auth/dev-token for a name. */
-export async function devToken (name: string): Promise<string> {
+export async function devToken (name: string, role: 'user' | 'admin' = 'user'): Promise<string> {
   const res = await fetch('/auth/dev-token', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sub: name, role: 'user' })
+    body: JSON.stringify({ sub: name, role })
   })
   if (res.status === 404) throw new DevLoginUnavailable()
   if (!res.ok) {
@@ -94,4 +101,29 @@ export function subOf (token: string): string | null {
   } catch {
     return null
   }
+}
+
+/** Whether this server hands out demo tokens (GET /auth/options); null when it could not be asked. */
+export async function devLoginAvailable (): Promise<boolean | null> {
+  try {
+    const res = await fetch('/auth/options', { headers: { accept: 'application/json' } })
+    return res.ok ? (await res.json() as { devTokens: boolean }).devTokens : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * A token handed over by the app's own sign-in, which sends the browser to `/#token=<jwt>`. The
+ * fragment never reaches a server or a log; it is removed from the address bar at once so it is
+ * neither bookmarked nor shared by accident.
+ */
+export function takeHandedToken (): string | null {
+  const params = new URLSearchParams(location.hash.slice(1))
+  const token = params.get('token')
+  if (!token) return null
+  params.delete('token')
+  const rest = params.toString()
+  history.replaceState(history.state, '', location.pathname + location.search + (rest ? `#${rest}` : ''))
+  return token
 }
