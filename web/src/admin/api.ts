@@ -39,13 +39,14 @@ export function fieldErrors (message: string): { fields: Partial<Record<FieldNam
   return { fields, rest }
 }
 
+/** The server's words, as a sentence; the schema's terse ones ("must NOT have fewer than 1 characters") made plain. */
 function plainWords (field: FieldName, text: string): string {
   if (/fewer than 1 character/.test(text)) return 'Required.'
   const tooLong = /more than (\d+) characters/.exec(text)
   if (tooLong) return `At most ${tooLong[1]} characters.`
-  if (field === 'imageUrl' && /pattern/.test(text)) return 'Must be an http:// or https:// address.'
-  if (field === 'deadline') return 'Not a date and time the server accepts.'
-  return text.charAt(0).toUpperCase() + text.slice(1)
+  if (field === 'deadline' && /format/.test(text)) return 'Not a date and time the server accepts.'
+  const sentence = text.charAt(0).toUpperCase() + text.slice(1)
+  return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`
 }
 
 export class AdminApi {
