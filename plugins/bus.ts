@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { createMemoryBus } from '../src/bus/memory.js'
 import { connectRedisBus } from '../src/bus/redis.js'
+import { shardedPublisher, shardedReceiver, subscriberReceiver, type ChannelReceiver } from '../src/bus/redis-channels.js'
 import type { Bus } from '../src/bus/types.js'
+import { isCluster } from '../src/redis-client.js'
 import { closeRedis, redisOf } from './redis.js'
 
 declare module 'fastify' {
@@ -13,20 +15,35 @@ declare module 'fastify' {
   }
 }
 
-/** In-process bus on the embedded default; Redis pub/sub when REDIS_URL is set. */
+/**
+ * In-process bus on the embedded default; Redis pub/sub when Redis is configured: SUBSCRIBE on a
+ * connection of its own (one node, Sentinel), or sharded pub/sub on a Cluster.
+ */
 export default fp(async function busPlugin (fastify) {
   const replicaId = randomUUID()
   const redis = redisOf(fastify)
   let bus: Bus
   if (redis) {
-    // SUBSCRIBE takes a connection of its own. It queues commands while Redis is away and the
-    // adapter resubscribes itself after a reconnect (so it knows when to tell subscribers to resync).
-    const subscriber = redis.duplicate({ lazyConnect: true, autoResubscribe: false, enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName: `${replicaId}:bus` })
-    fastify.addHook('onClose', () => closeRedis(subscriber))
+    const channel = `${fastify.config.REDIS_KEY_PREFIX}bus`
+    const connectionName = `${replicaId}:bus`
+    let receiver: ChannelReceiver
+    let send: ((payload: string) => Promise<unknown>) | undefined
+    if (isCluster(redis)) {
+      receiver = shardedReceiver(redis, channel, { connectionName })
+      send = shardedPublisher(redis, channel)
+    } else {
+      // SUBSCRIBE takes a connection of its own. It queues commands while Redis is away and the
+      // receiver resubscribes itself after a reconnect (so the bus knows when to tell subscribers
+      // to resync). Behind Sentinel the duplicate asks the sentinels for the primary, like the original.
+      const subscriber = redis.duplicate({ lazyConnect: true, autoResubscribe: false, enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName })
+      fastify.addHook('onClose', () => closeRedis(subscriber))
+      receiver = subscriberReceiver(subscriber, channel)
+    }
     bus = await connectRedisBus({
       publisher: redis,
-      subscriber,
-      channel: `${fastify.config.REDIS_KEY_PREFIX}bus`,
+      receiver,
+      send,
+      channel,
       origin: replicaId,
       log: fastify.log.child({ component: 'bus' })
     })

@@ -20,7 +20,7 @@ declare module 'fastify' {
 const CacheKey = Type.String({ pattern: '^[A-Za-z0-9:_.-]{1,200}$' })
 
 /**
- * SyncCache: L1 in this process, L2 on Redis when REDIS_URL is set, then the store. Applies
+ * SyncCache: L1 in this process, L2 on Redis when Redis is configured, then the store. Applies
  * every bus event to L1 by version; forgets L1 when the bus reports it may have lost messages.
  */
 export default fp(async function cachePlugin (fastify) {
@@ -32,7 +32,9 @@ export default fp(async function cachePlugin (fastify) {
   const l2 = redis
     ? createRedisL2({
       redis,
-      prefix: `${config.REDIS_KEY_PREFIX}cache:`,
+      // One hash tag for the whole cache namespace, so its scripts and MGETs never span slots on a
+      // Cluster (the same layout everywhere, so what runs on one node is what runs on a Cluster).
+      prefix: `{${config.REDIS_KEY_PREFIX}cache}:`,
       ttlMs,
       floorTtlMs: ttlMs > 0 ? Math.max(ttlMs + config.CACHE_STALE_MS, 60_000) : 0,
       timeoutMs: config.CACHE_L2_TIMEOUT_MS,

@@ -17,7 +17,8 @@ declare module 'fastify' {
 
 /**
  * A global per-IP limit (RATE_LIMIT_MAX per minute) and a tighter per-user limit on voting.
- * Backed by Redis when REDIS_URL is set so a limit holds across replicas; in-process otherwise.
+ * Backed by Redis when it is configured (any topology: the limiter's script takes one key) so a
+ * limit holds across replicas; in-process otherwise.
  * If Redis is away the limiter lets requests through (skipOnError) rather than failing them.
  */
 export default fp(async function rateLimitPlugin (fastify) {

@@ -8,6 +8,8 @@ import { Compile } from 'typebox/compile'
 const Int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER, description = '') =>
   Type.Integer({ default: def, minimum: min, maximum: max, description })
 const Bool = (def: boolean) => Type.Boolean({ default: def })
+/** `host:port[,host:port…]`; an IPv6 host in brackets (`[::1]:26379`). */
+const HOST_PORT_LIST = '^\\s*(\\[[0-9A-Fa-f:.]+\\]|[^\\s,:\\[\\]]+):[0-9]{1,5}(\\s*,\\s*(\\[[0-9A-Fa-f:.]+\\]|[^\\s,:\\[\\]]+):[0-9]{1,5})*\\s*$'
 
 export const EnvSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
@@ -26,6 +28,12 @@ export const EnvSchema = Type.Object({
 
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   REDIS_PASSWORD: Type.Optional(Type.String()),
+  /** Sentinel: the sentinels to ask for the current primary of REDIS_SENTINEL_NAME. */
+  REDIS_SENTINELS: Type.Optional(Type.String({ pattern: HOST_PORT_LIST, description: 'comma-separated host:port of the Redis sentinels' })),
+  REDIS_SENTINEL_NAME: Type.String({ default: 'mymaster', pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'the primary group the sentinels monitor' }),
+  REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String({ description: 'password of the sentinels themselves (requirepass on the sentinels)' })),
+  /** Cluster: any of its nodes; the rest are discovered. */
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: HOST_PORT_LIST, description: 'comma-separated host:port of some Redis Cluster nodes' })),
   REDIS_KEY_PREFIX: Type.String({ default: 'logo-sync:', pattern: '^[A-Za-z0-9:_.-]{1,64}$' }),
 
   JWT_SECRET: Type.Optional(Type.String({ minLength: 16 })),
@@ -71,6 +79,14 @@ export const EnvSchema = Type.Object({
 
 export type Env = Static<typeof EnvSchema>
 
+export interface HostPort { host: string, port: number }
+
+/** Where Redis is, in one of its three shapes; null when no Redis is configured. */
+export type RedisTopology =
+  | { mode: 'standalone', url: string }
+  | { mode: 'sentinel', sentinels: HostPort[], name: string }
+  | { mode: 'cluster', nodes: HostPort[] }
+
 export interface Config extends Env {
   DATA_DIR: string
   SEED_DEMO_DATA: boolean
@@ -84,6 +100,16 @@ export interface Config extends Env {
   /** JWT_ISSUER / JWT_AUDIENCE as lists (empty: not checked). */
   jwtIssuers: string[]
   jwtAudiences: string[]
+  /** From REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES (at most one is set); null: none. */
+  redis: RedisTopology | null
+}
+
+/**
+ * The one answer to "is Redis configured" (single node, Sentinel or Cluster). Everything that
+ * picks a Redis-backed part (bus, L2 cache, rate-limit store, readiness) asks this.
+ */
+export function redisConfigured (config: Pick<Config, 'redis'>): boolean {
+  return config.redis !== null
 }
 
 export class ConfigError extends Error {
@@ -133,6 +159,26 @@ function parseTrustProxy (raw: string): boolean | number | string[] {
   return raw.split(',').map((s) => s.trim()).filter(Boolean)
 }
 
+function parseHostPorts (variable: string, raw: string): HostPort[] {
+  return raw.split(',').map((entry) => {
+    const s = entry.trim()
+    const colon = s.lastIndexOf(':')
+    const host = s.slice(0, colon).replace(/^\[(.*)\]$/, '$1')
+    const port = Number(s.slice(colon + 1))
+    if (port < 1 || port > 65535) throw new ConfigError(variable, `has a port out of range in ${JSON.stringify(s)}`)
+    return { host, port }
+  })
+}
+
+function redisTopology (e: Env): RedisTopology | null {
+  const set = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((v) => e[v] !== undefined)
+  if (set.length > 1) throw new ConfigError(set[1], `cannot be combined with ${set[0]}: set one of REDIS_URL (one node), REDIS_SENTINELS (Sentinel) or REDIS_CLUSTER_NODES (Cluster)`)
+  if (e.REDIS_URL !== undefined) return { mode: 'standalone', url: e.REDIS_URL }
+  if (e.REDIS_SENTINELS !== undefined) return { mode: 'sentinel', sentinels: parseHostPorts('REDIS_SENTINELS', e.REDIS_SENTINELS), name: e.REDIS_SENTINEL_NAME }
+  if (e.REDIS_CLUSTER_NODES !== undefined) return { mode: 'cluster', nodes: parseHostPorts('REDIS_CLUSTER_NODES', e.REDIS_CLUSTER_NODES) }
+  return null
+}
+
 /** Reads and validates configuration. Throws ConfigError naming the first bad variable. */
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
   const values = applyDefaults(coerce(env))
@@ -163,6 +209,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     trustProxy: parseTrustProxy(e.TRUST_PROXY.trim()),
     isProduction,
     jwtIssuers: list(e.JWT_ISSUER),
-    jwtAudiences: list(e.JWT_AUDIENCE)
+    jwtAudiences: list(e.JWT_AUDIENCE),
+    redis: redisTopology(e)
   }
 }

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { createMemoryBus } from '../src/bus/memory.js'
 import { connectRedisBus } from '../src/bus/redis.js'
+import { subscriberReceiver } from '../src/bus/redis-channels.js'
 import type { Bus, BusMessage } from '../src/bus/types.js'
 import { busConformance } from './bus.conformance.js'
 import { build, privateRedis, REDIS_URL, redisPrefix, type TestLike } from './helper.js'
@@ -23,7 +24,7 @@ async function redisBusWithClient (t: TestLike, url: string, prefix: string, ori
   publisher.on('error', () => {})
   await new Promise<void>((resolve, reject) => { publisher.once('ready', resolve); publisher.once('end', reject) })
   const subscriber = publisher.duplicate({ lazyConnect: true, autoResubscribe: false, enableOfflineQueue: true, maxRetriesPerRequest: null })
-  const bus = await connectRedisBus({ publisher, subscriber, channel: `${prefix}bus`, origin, log: quiet })
+  const bus = await connectRedisBus({ publisher, receiver: subscriberReceiver(subscriber, `${prefix}bus`), channel: `${prefix}bus`, origin, log: quiet })
   t.teardown(async () => {
     await bus.close()
     subscriber.disconnect()

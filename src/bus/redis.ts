@@ -1,7 +1,8 @@
 // Redis pub/sub adapter of the Bus port (scaled mode). Publishing uses the shared command
-// connection; receiving needs a connection of its own (a subscribed Redis connection can run
-// nothing else). Both are handed in by the caller, who also closes them.
-import type { Redis } from 'ioredis'
+// client; receiving goes through a ChannelReceiver (SUBSCRIBE on a connection of its own, or
+// SSUBSCRIBE on the shard that owns the channel in a Cluster). Both are handed in by the caller.
+import type { RedisClient } from '../redis-client.js'
+import type { ChannelReceiver } from './redis-channels.js'
 import type { Bus, BusEvent, BusMessage } from './types.js'
 
 interface BusLog {
@@ -11,14 +12,12 @@ interface BusLog {
 }
 
 export interface RedisBusOptions {
-  /** The shared command connection (fails fast while Redis is away: no offline queue). */
-  publisher: Redis
-  /**
-   * A dedicated connection for SUBSCRIBE, created with `lazyConnect: true`,
-   * `autoResubscribe: false` (this adapter resubscribes itself so it knows when to resync)
-   * and an offline queue.
-   */
-  subscriber: Redis
+  /** The shared command client (fails fast while Redis is away: no offline queue). */
+  publisher: RedisClient
+  /** Receives the channel and says after every (re)subscription (src/bus/redis-receivers.ts). */
+  receiver: ChannelReceiver
+  /** How a payload is published; default PUBLISH on `publisher` (a Cluster uses shardedPublisher). */
+  send?: (payload: string) => Promise<unknown>
   /** Pub/sub channel, already prefixed with REDIS_KEY_PREFIX. */
   channel: string
   /** This replica's id, stamped on every message. */
@@ -47,14 +46,14 @@ function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise
 }
 
 /**
- * Connects the subscriber and resolves once the channel is subscribed. Afterwards the adapter
- * resubscribes by itself every time the subscriber reconnects and then calls the `onResync`
+ * Starts the receiver and resolves once the channel is subscribed. Afterwards the receiver
+ * resubscribes by itself every time its connection comes back and the adapter calls the `onResync`
  * handlers, because anything published while it was away is lost (pub/sub keeps no history).
  * A publish that fails is logged by the caller; the adapter also remembers it and, once Redis
  * answers again, publishes a resync notice so every replica re-reads what it may have missed.
  */
 export async function connectRedisBus (opts: RedisBusOptions): Promise<Bus> {
-  const { publisher, subscriber, channel, origin, log } = opts
+  const { publisher, receiver, channel, origin, log } = opts
   const publishTimeoutMs = opts.publishTimeoutMs ?? 1000
   const handlers = new Set<(m: BusMessage) => void>()
   const resyncHandlers = new Set<() => void>()
@@ -70,8 +69,7 @@ export async function connectRedisBus (opts: RedisBusOptions): Promise<Bus> {
     }
   }
 
-  subscriber.on('message', (ch: string, payload: string) => {
-    if (ch !== channel || closed) return
+  const onPayload = (payload: string) => {
     let envelope: Envelope
     try {
       envelope = JSON.parse(payload) as Envelope
@@ -91,28 +89,9 @@ export async function connectRedisBus (opts: RedisBusOptions): Promise<Bus> {
     for (const h of handlers) {
       try { h(envelope) } catch (err) { log.error({ err, event: envelope.event.kind }, 'bus handler failed') }
     }
-  })
-
-  let outage = false
-  subscriber.on('error', (err: Error) => {
-    if (!outage) log.warn({ err }, 'bus subscriber lost Redis; retrying in the background')
-    outage = true
-  })
-
-  // Every (re)connection: subscribe, then resync if this is not the first time.
-  const subscribeNow = () => {
-    if (closed) return
-    subscriber.subscribe(channel).then(() => {
-      outage = false
-      if (!subscribedOnce) { subscribedOnce = true; firstSubscribed(); return }
-      log.info({ channel }, 'bus resubscribed after a gap; resyncing subscribers')
-      fireResync()
-    }, (err: Error) => {
-      // The connection dropped again before SUBSCRIBE answered; the next 'ready' retries.
-      log.warn({ err }, 'bus resubscribe failed; will retry on reconnect')
-    })
   }
-  subscriber.on('ready', subscribeNow)
+
+  const send = opts.send ?? ((payload: string): Promise<unknown> => publisher.publish(channel, payload))
 
   // A lost publish means other replicas missed it too: tell them once Redis answers.
   // Gates (the cache's L2 replay) hold the notice back, at most resyncGateMs.
@@ -126,21 +105,39 @@ export async function connectRedisBus (opts: RedisBusOptions): Promise<Bus> {
     withTimeout(held, resyncGateMs, 'resync gates').catch(() => {})
       .then(() => {
         const notice: Envelope = { resync: true, origin, publishedAt: Date.now() }
-        return withTimeout(publisher.publish(channel, JSON.stringify(notice)), publishTimeoutMs, 'resync notice')
+        return withTimeout(send(JSON.stringify(notice)), publishTimeoutMs, 'resync notice')
       })
       .then(() => { owesResyncNotice = false }, () => { /* still down; retried on the next 'ready' */ })
       .finally(() => { noticeInFlight = false })
   }
   publisher.on('ready', sendResyncNotice)
 
-  if (subscriber.status === 'wait') subscriber.connect().catch(() => { /* 'error' is logged; ioredis retries */ })
-  else if (subscriber.status === 'ready') subscribeNow()
+  // Every (re)subscription: the first resolves `ready`; any later one follows a gap, so resync.
+  let outage = false
+  receiver.start({
+    message (payload) { if (!closed) onPayload(payload) },
+    subscribed () {
+      if (closed) return
+      outage = false
+      sendResyncNotice() // Redis answers again: a notice still owed goes out now
+      if (!subscribedOnce) { subscribedOnce = true; firstSubscribed(); return }
+      log.info({ channel }, 'bus resubscribed after a gap; resyncing subscribers')
+      fireResync()
+    },
+    lost (err) {
+      if (closed) return
+      if (!outage) log.warn({ err }, 'bus subscriber lost Redis; retrying in the background')
+      outage = true
+    }
+  })
+
   const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000
   try {
     await withTimeout(ready, connectTimeoutMs, `Redis bus subscription to ${channel}`)
   } catch (err) {
     closed = true
     publisher.off('ready', sendResyncNotice)
+    await receiver.close(publishTimeoutMs)
     throw err
   }
 
@@ -150,7 +147,7 @@ export async function connectRedisBus (opts: RedisBusOptions): Promise<Bus> {
       if (closed) throw new Error('bus is closed')
       const message: BusMessage = { event, origin, publishedAt: Date.now() }
       try {
-        await withTimeout(publisher.publish(channel, JSON.stringify(message)), publishTimeoutMs, 'bus publish')
+        await withTimeout(send(JSON.stringify(message)), publishTimeoutMs, 'bus publish')
       } catch (err) {
         owesResyncNotice = true
         throw err
@@ -170,7 +167,7 @@ export async function connectRedisBus (opts: RedisBusOptions): Promise<Bus> {
       return () => { resyncHandlers.delete(handler) }
     },
     async ping () {
-      await withTimeout(Promise.all([publisher.ping(), subscriber.ping()]), publishTimeoutMs, 'bus ping')
+      await withTimeout(Promise.all([publisher.ping(), receiver.ping()]), publishTimeoutMs, 'bus ping')
     },
     async close () {
       if (closed) return
@@ -178,9 +175,7 @@ export async function connectRedisBus (opts: RedisBusOptions): Promise<Bus> {
       handlers.clear()
       resyncHandlers.clear()
       publisher.off('ready', sendResyncNotice)
-      if (subscriber.status === 'ready') {
-        await withTimeout(subscriber.unsubscribe(channel), publishTimeoutMs, 'bus unsubscribe').catch(() => {})
-      }
+      await receiver.close(publishTimeoutMs)
     }
   }
 }

@@ -6,7 +6,7 @@
 // to the store), writes are remembered and replayed (still compare-on-version) when Redis is
 // back. The outage is logged once, and its end once.
 import { createHash } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import { isCluster, scanKeys, type RedisClient } from '../redis-client.js'
 import type { CacheCounters, CacheLogger, Change, L2, L2Entry } from './types.js'
 
 /**
@@ -64,8 +64,13 @@ const scripts = {
 }
 
 export interface RedisL2Options {
-  redis: Redis
-  /** Prepended to every key, e.g. `logo-sync:cache:`. */
+  /** A single node, a Sentinel-managed primary, or a Cluster. */
+  redis: RedisClient
+  /**
+   * Prepended to every key. On a Cluster it must carry a hash tag, e.g. `{logo-sync:cache}:`:
+   * the Lua scripts take an entry with its generation key and MGET reads many entries, and
+   * keys used together must live in one slot (else CROSSSLOT).
+   */
   prefix: string
   ttlMs: number
   floorTtlMs: number
@@ -177,11 +182,16 @@ export function createRedisL2 (opts: RedisL2Options): L2 {
     if (result === undefined) pendingBumps.add(key)
   }
 
-  /** Drops every cache key of ours (too many writes were missed to replay them one by one). */
+  /**
+   * Drops every cache key of ours (too many writes were missed to replay them one by one), on
+   * every primary of a Cluster. There, keys are unlinked one by one: a batch of keys from
+   * different slots would be CROSSSLOT, whatever the prefix's hash tag was when they were written.
+   */
   async function dropNamespace (): Promise<void> {
-    const stream = redis.scanStream({ match: `${prefix}*`, count: 500 })
-    for await (const keys of stream as AsyncIterable<string[]>) {
-      if (keys.length > 0) await redis.unlink(...keys)
+    const cluster = isCluster(redis)
+    for await (const { node, keys } of scanKeys(redis, `${prefix}*`)) {
+      if (cluster) await node.pipeline(keys.map((key) => ['unlink', key])).exec()
+      else await node.unlink(...keys)
     }
   }
 
