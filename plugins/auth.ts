@@ -1,17 +1,15 @@
 import fastifyJwt from '@fastify/jwt'
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { USER_ID_PATTERN, type Role } from '../src/domain.js'
+import { USER_ID_PATTERN, type Principal } from '../src/domain.js'
 
-export interface AuthUser {
-  sub: string
-  role: Role
-}
+/** What a token is signed for (`exp` and `iat` are added by the signer). */
+type Claims = Pick<Principal, 'sub' | 'role'>
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
-    payload: AuthUser
-    user: AuthUser & { exp?: number, iat?: number }
+    payload: Claims
+    user: Principal & { iat?: number }
   }
 }
 
@@ -22,9 +20,9 @@ declare module 'fastify' {
     /** preHandler: a valid admin token (401 without a valid token, 403 for another role). */
     requireAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** Verifies a raw token (for /sync); throws on anything but a valid, unexpired token. */
-    verifyToken: (token: string) => AuthUser & { exp?: number }
+    verifyToken: (token: string) => Principal
     /** Signs a token for a user with the configured expiry. */
-    signToken: (user: AuthUser) => string
+    signToken: (user: Claims) => string
     /** Counts refused credentials; metrics hook in here. */
     onAuthFailure: Set<(reason: string) => void>
   }
@@ -33,11 +31,11 @@ declare module 'fastify' {
 const SUB = new RegExp(USER_ID_PATTERN)
 
 /** Claims we accept: a safe `sub` (it appears in channel names) and a known role. */
-function checkClaims (decoded: unknown): AuthUser & { exp?: number } {
-  const c = decoded as Partial<AuthUser> & { exp?: unknown }
+function checkClaims (decoded: unknown): Principal {
+  const c = decoded as Partial<Claims> & { exp?: unknown }
   if (typeof c?.sub !== 'string' || !SUB.test(c.sub)) throw new Error('token has no valid sub claim')
   if (c.role !== 'user' && c.role !== 'admin') throw new Error('token has no valid role claim')
-  return c as AuthUser & { exp?: number }
+  return c as Principal
 }
 
 /** JWT auth (HS256, JWT_SECRET): `user` and `admin` roles, 401 for a missing/bad token, 403 for a wrong role. */
@@ -72,7 +70,7 @@ export default fp(async function authPlugin (fastify) {
       throw err
     }
   })
-  fastify.decorate('signToken', (user: AuthUser) => fastify.jwt.sign({ sub: user.sub, role: user.role }))
+  fastify.decorate('signToken', (user: Claims) => fastify.jwt.sign({ sub: user.sub, role: user.role }))
 
   async function authenticate (request: FastifyRequest) {
     const header = request.headers.authorization

@@ -50,7 +50,7 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         hub.reject(conn, parsed)
         return
       }
-      hub.handle(conn, parsed.frame).catch((err: unknown) => hub.log.error({ err, op: parsed.frame.op, connectionId: conn.id }, 'sync op failed'))
+      void hub.handle(conn, parsed.frame)
     })
   })
 }

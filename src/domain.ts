@@ -36,6 +36,17 @@ export const UserId = Type.String({ pattern: USER_ID_PATTERN })
 export const Role = Type.Union([Type.Literal('user'), Type.Literal('admin')])
 export type Role = Static<typeof Role>
 
+/**
+ * Who a REST request or a /sync connection acts as: the claims of a verified token. The auth
+ * plugin produces it; the sync hub and the routes only read it.
+ */
+export interface Principal {
+  sub: string
+  role: Role
+  /** Expiry, in seconds since the epoch (the JWT `exp` claim); absent when the token never expires. */
+  exp?: number
+}
+
 const Title = Type.String({ minLength: 1, maxLength: 200, pattern: SINGLE_LINE_TEXT_PATTERN })
 const ImageUrl = Type.String({ pattern: HTTP_URL_PATTERN, maxLength: 2048, description: 'http(s) URL' })
 const Description = Type.String({ maxLength: 2000, pattern: MULTI_LINE_TEXT_PATTERN })

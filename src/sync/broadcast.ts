@@ -4,6 +4,14 @@ import { encodeFrame } from './frames.js'
 
 export type ChangeType = ChannelFrame['type']
 
+/** How a change is fanned out (subscriptions.ts `broadcast`). */
+export interface BroadcastOptions {
+  key?: string
+  itemId?: string
+  /** When the change was published on the bus (for the delivery-latency sample). */
+  publishedAt?: number
+}
+
 export interface Broadcast {
   channel: string
   type: ChangeType

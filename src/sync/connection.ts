@@ -2,12 +2,12 @@
 // (inbound rate limit, outbound backpressure with a backlog of superseded-away state).
 import { randomUUID } from 'node:crypto'
 import type { WebSocket } from 'ws'
-import type { AuthUser } from '../../plugins/auth.js'
-import { CloseCode, type ServerFrame } from '../protocol.js'
+import type { Principal } from '../domain.js'
+import { CloseCode, type ErrorCode, type RequestId, type ServerFrame } from '../protocol.js'
 import { filterVotesBatch, keepNewer, listVotesKey, type Broadcast } from './broadcast.js'
-import type { Channel } from './channels.js'
-import { encodeFrame } from './frames.js'
+import { encodeFrame, withId } from './frames.js'
 import type { SyncStats } from './stats.js'
+import type { Subscription } from './subscription.js'
 
 export interface ConnectionLimits {
   /** Inbound frames per second (SYNC_RATE_LIMIT). */
@@ -16,19 +16,6 @@ export interface ConnectionLimits {
   maxBufferBytes: number
   /** How long changes may stay held back before the client is closed with 4009. */
   slowConsumerMs: number
-}
-
-export interface Subscription {
-  channel: Channel
-  /** Versioned channels drop anything not newer than what the client holds. */
-  versioned: boolean
-  /** Highest version sent (or the client's, when its `since` was current). */
-  version: number | null
-  /** True while the snapshot is being read: changes wait in `buffered`, newest per key. */
-  loading: boolean
-  buffered: Map<string, Broadcast>
-  /** Whole channels: the serial read the snapshot came from. */
-  snapshotSeq: number
 }
 
 export type Admission = 'ok' | 'limited' | 'drop' | 'close'
@@ -42,7 +29,8 @@ export class SyncConnection {
   readonly id = randomUUID()
   /** performance.now() at open, for the connection's duration in the close log line. */
   readonly openedAt = performance.now()
-  user: (AuthUser & { exp?: number }) | null = null
+  user: Principal | null = null
+  /** By channel name; managed by Subscriptions (subscriptions.ts). */
   readonly subs = new Map<string, Subscription>()
   /** Cleared on every server ping, set by the pong (or any frame). */
   alive = true
@@ -77,6 +65,12 @@ export class SyncConnection {
     this.write(encodeFrame(frame), frame.type)
   }
 
+  /** An `error` frame (counted by code); `id` echoes the request it answers, if any. */
+  error (code: ErrorCode, message: string, id?: RequestId, channel?: string): void {
+    this.stats.error(code)
+    this.send({ type: 'error', ...withId(id), ...(channel === undefined ? {} : { channel }), code, message })
+  }
+
   private write (bytes: Buffer, type: string): void {
     if (!this.isOpen) return
     this.socket.send(bytes, { binary: false })
@@ -84,25 +78,12 @@ export class SyncConnection {
   }
 
   /**
-   * A change on a subscribed channel. Held while the snapshot loads; dropped if the client
-   * already holds that version or newer; held back (newest per key) while the socket is over
-   * its buffer.
+   * A change on a subscribed channel: goes out (or into the backlog) if the subscription says
+   * the client still needs it (subscription.ts).
    */
   deliver (b: Broadcast): void {
-    const sub = this.subs.get(b.channel)
-    if (!sub) return
-    if (sub.loading) {
-      // Bounded by the channel's keys (one per list item at most), whatever the burst.
-      const held = sub.buffered.get(b.key)
-      sub.buffered.delete(b.key)
-      sub.buffered.set(b.key, held ? keepNewer(held, b) : b)
-      return
-    }
-    if (sub.versioned && b.version !== null) {
-      if (sub.version !== null && b.version <= sub.version) return
-      sub.version = b.version
-    }
-    this.push(b)
+    const needed = this.subs.get(b.channel)?.accept(b)
+    if (needed) this.push(needed)
   }
 
   /** Sends a channel frame now, or holds it back if the client is behind. */
@@ -207,7 +188,7 @@ export class SyncConnection {
   }
 
   /** Sets who the connection acts as; closes it with 4001 when the token expires. */
-  setUser (user: AuthUser & { exp?: number }, onExpired: () => void): void {
+  setUser (user: Principal, onExpired: () => void): void {
     clearTimeout(this.expiryTimer)
     this.expiryTimer = undefined
     this.user = user

@@ -4,16 +4,9 @@
 import type { BusEvent, BusMessage } from '../bus/types.js'
 import type { DeadlineState, Logo } from '../domain.js'
 import type { VotesBatch } from '../protocol.js'
-import { listItemKey, listVotesKey, type ChangeType } from './broadcast.js'
+import { listItemKey, listVotesKey, type BroadcastOptions, type ChangeType } from './broadcast.js'
 import { channelForLogo, channelForLogoVotes, channelForUserVotes, DEADLINE_CHANNEL, LIST_CHANNEL } from './channels.js'
 import { LogoTracker } from './logo-tracker.js'
-
-export interface BroadcastOptions {
-  key?: string
-  itemId?: string
-  /** When the change was published on the bus (for the delivery-latency sample). */
-  publishedAt?: number
-}
 
 export interface FeedTarget {
   /** Whether a channel has local subscribers (nothing is built for channels without). */

@@ -64,5 +64,8 @@ export function parseClientFrame (data: Buffer | ArrayBuffer | Buffer[], isBinar
   return id === undefined ? { ok: false, message } : { ok: false, message, id }
 }
 
+/** `{ id }` when the client gave one: replies echo the request id, or carry none. */
+export const withId = (id: RequestId | undefined) => (id === undefined ? {} : { id })
+
 /** Serialises a frame once; the Buffer goes to every recipient unchanged. */
 export const encodeFrame = (frame: ServerFrame): Buffer => Buffer.from(JSON.stringify(frame))

@@ -1,22 +1,19 @@
-// The sync hub: local subscribers per channel, the ops of the /sync protocol, fanout of bus
-// changes, resync after a bus gap, heartbeats, slow consumers and shutdown. Transport-agnostic:
-// it gets `ws` sockets and already validated frames from routes/sync.ts.
+// The sync hub: connections and who they act as, dispatch of the /sync ops, the bus feed,
+// resync after a bus gap, heartbeats, slow consumers and shutdown. Who is subscribed to what,
+// and what a subscriber still needs, is subscriptions.ts. Transport-agnostic: it gets `ws`
+// sockets and already validated frames from routes/sync.ts.
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
-import type { AuthUser } from '../../plugins/auth.js'
 import type { BusMessage } from '../bus/types.js'
+import type { Principal } from '../domain.js'
 import { CloseCode, ErrorCode, type ClientFrame, type RequestId } from '../protocol.js'
-import { makeBroadcast } from './broadcast.js'
-import { isWholeChannel, parseChannel, readAccess, type Channel } from './channels.js'
 import { SyncConnection, type ConnectionLimits } from './connection.js'
+import { ChangeFeed } from './feed.js'
+import { withId, type ParsedFrame } from './frames.js'
 import { Liveness } from './liveness.js'
-import { ChannelRegistry } from './registry.js'
-import { ChangeFeed, type BroadcastOptions } from './feed.js'
-import type { ParsedFrame } from './frames.js'
 import { readList, readVersioned, type SyncReads } from './snapshots.js'
 import { SyncStats } from './stats.js'
-import { subscribe, withId } from './subscribe.js'
-import { WholeChannels } from './whole-channel.js'
+import { Subscriptions } from './subscriptions.js'
 
 export interface HubLimits extends ConnectionLimits {
   maxSubscriptions: number
@@ -26,45 +23,47 @@ export interface HubLimits extends ConnectionLimits {
 
 export interface HubOptions {
   reads: SyncReads
-  verifyToken: (token: string) => AuthUser & { exp?: number }
+  verifyToken: (token: string) => Principal
   limits: HubLimits
   log: FastifyBaseLogger
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms).unref() })
-
 export class SyncHub {
   readonly stats = new SyncStats()
-  readonly feed: ChangeFeed
-  readonly reads: SyncReads
-  readonly limits: HubLimits
-  readonly log: FastifyBaseLogger
-  readonly registry: ChannelRegistry
+  private readonly feed: ChangeFeed
+  private readonly subscriptions: Subscriptions
+  private readonly limits: HubLimits
+  private readonly log: FastifyBaseLogger
   private readonly connections = new Set<SyncConnection>()
   private readonly liveness: Liveness
-  readonly whole: WholeChannels
   private readonly verifyToken: HubOptions['verifyToken']
-  closing = false
+  private closing = false
 
   constructor (opts: HubOptions) {
-    this.reads = opts.reads
+    const { reads } = opts
     this.limits = opts.limits
     this.log = opts.log
     this.verifyToken = opts.verifyToken
-    this.feed = new ChangeFeed({
-      has: (channel) => this.has(channel),
-      broadcast: (channel, type, version, data, o) => this.broadcast(channel, type, version, data, o),
-      refreshUserVotes: (sub) => this.whole.refreshUserVotes(sub),
-      getLogo: (id) => this.reads.getLogo(id),
-      warn: (obj, msg) => this.log.warn(obj, msg)
-    }, opts.limits.conflateMs)
-    this.whole = new WholeChannels({
-      readList: () => readList(this.reads, this.feed),
-      readUserVotes: (sub) => this.reads.userVotes(sub),
-      push: (channel, type, data, readSeq) => this.broadcast(channel, type, null, data, { readSeq }),
-      warn: (obj, msg) => this.log.warn(obj, msg)
+    const warn = (obj: object, msg: string) => this.log.warn(obj, msg)
+    // State reads are never older than what the feed has seen on the bus (snapshots.ts).
+    this.subscriptions = new Subscriptions({
+      reads: {
+        versioned: (channel) => readVersioned(channel, reads, this.feed),
+        list: () => readList(reads, this.feed),
+        userVotes: (sub) => reads.userVotes(sub)
+      },
+      stats: this.stats,
+      maxSubscriptions: opts.limits.maxSubscriptions,
+      warn
     })
-    this.registry = new ChannelRegistry(this.stats)
+    const subs = this.subscriptions
+    this.feed = new ChangeFeed({
+      has: (channel) => subs.has(channel),
+      broadcast: (channel, type, version, data, o) => subs.broadcast(channel, type, version, data, o),
+      refreshUserVotes: (sub) => subs.refreshUserVotes(sub),
+      getLogo: (id) => reads.getLogo(id),
+      warn
+    }, opts.limits.conflateMs)
     this.liveness = new Liveness(this.connections, opts.limits.heartbeatMs)
   }
 
@@ -75,22 +74,6 @@ export class SyncHub {
     } catch (err) {
       this.log.error({ err, event: message.event.kind }, 'sync fanout failed')
     }
-  }
-
-  has (channel: string): boolean {
-    return this.registry.has(channel)
-  }
-
-  /** Serialises a change once and hands the same bytes to every local subscriber. */
-  broadcast (channel: string, type: Parameters<typeof makeBroadcast>[1], version: number | null, data: unknown, opts: BroadcastOptions & { readSeq?: number } = {}): void {
-    const subscribers = this.registry.subscribers(channel)
-    if (!subscribers || subscribers.size === 0) return
-    const { publishedAt, ...rest } = opts
-    const b = makeBroadcast(channel, type, version, data, rest)
-    const started = performance.now()
-    for (const conn of subscribers) conn.deliver(b)
-    this.stats.fanout((performance.now() - started) / 1000, subscribers.size)
-    if (publishedAt !== undefined) this.stats.delivery(Math.max(0, Date.now() - publishedAt) / 1000)
   }
 
   // --- connections --------------------------------------------------------------------------
@@ -106,12 +89,12 @@ export class SyncHub {
     this.stats.connection(true)
     socket.on('close', (code: number) => this.disconnected(conn, code))
     socket.on('pong', () => { conn.alive = true })
-    let user: (AuthUser & { exp?: number }) | null = null
+    let user: Principal | null = null
     if (token !== null) {
       try {
         user = this.verifyToken(token)
       } catch {
-        this.error(conn, ErrorCode.unauthorized, 'token is invalid or expired')
+        conn.error(ErrorCode.unauthorized, 'token is invalid or expired')
         conn.close(CloseCode.unauthorized, 'invalid token')
         return conn
       }
@@ -152,8 +135,7 @@ export class SyncHub {
   private disconnected (conn: SyncConnection, code: number): void {
     if (!this.connections.delete(conn)) return
     conn.dispose()
-    for (const name of conn.subs.keys()) this.leave(name, conn)
-    conn.subs.clear()
+    this.subscriptions.leaveAll(conn)
     this.liveness.forget(conn)
     this.stats.connection(false)
     this.stats.disconnect(conn.closeCode ?? code)
@@ -166,7 +148,7 @@ export class SyncHub {
     const admission = conn.admit()
     if (admission === 'ok') return true
     this.stats.limited()
-    if (admission === 'limited') this.error(conn, ErrorCode.rateLimited, `more than ${this.limits.rateLimit} frames per second; frames are being dropped`)
+    if (admission === 'limited') conn.error(ErrorCode.rateLimited, `more than ${this.limits.rateLimit} frames per second; frames are being dropped`)
     if (admission === 'close') conn.close(CloseCode.rateLimited, 'rate limit exceeded')
     return false
   }
@@ -174,12 +156,19 @@ export class SyncHub {
   /** A frame that failed parsing or validation. */
   reject (conn: SyncConnection, failure: Extract<ParsedFrame, { ok: false }>): void {
     this.stats.frameIn('invalid')
-    this.error(conn, ErrorCode.badRequest, failure.message, failure.id)
+    conn.error(ErrorCode.badRequest, failure.message, failure.id)
     // 1008 (policy violation): the standard code for a peer that keeps breaking the protocol.
     if (conn.badFrame()) conn.close(CloseCode.policyViolation, 'too many malformed frames')
   }
 
-  async handle (conn: SyncConnection, frame: ClientFrame): Promise<void> {
+  /** One valid frame. Never rejects: a failed op is logged here. */
+  handle (conn: SyncConnection, frame: ClientFrame): Promise<void> {
+    return this.dispatch(conn, frame).catch((err: unknown) => {
+      this.log.error({ err, op: frame.op, connectionId: conn.id }, 'sync op failed')
+    })
+  }
+
+  private async dispatch (conn: SyncConnection, frame: ClientFrame): Promise<void> {
     if (conn.closing || this.closing) return
     this.stats.frameIn(frame.op)
     conn.goodFrame()
@@ -191,25 +180,20 @@ export class SyncHub {
         this.authenticate(conn, frame.token, frame.id)
         return
       case 'unsubscribe':
-        this.unsubscribe(conn, frame.channel, frame.id)
+        this.subscriptions.unsubscribe(conn, frame.channel, frame.id)
         return
       case 'subscribe':
-        await subscribe(this, conn, frame)
+        await this.subscriptions.subscribe(conn, frame)
     }
   }
 
-  error (conn: SyncConnection, code: ErrorCode, message: string, id?: RequestId, channel?: string): void {
-    this.stats.error(code)
-    conn.send({ type: 'error', ...withId(id), ...(channel === undefined ? {} : { channel }), code, message })
-  }
-
   private authenticate (conn: SyncConnection, token: string, id?: RequestId): void {
-    let user: AuthUser & { exp?: number }
+    let user: Principal
     try {
       user = this.verifyToken(token)
     } catch {
       // The connection keeps the identity it had; only its own token expiring closes it.
-      this.error(conn, ErrorCode.unauthorized, 'token is invalid or expired', id)
+      conn.error(ErrorCode.unauthorized, 'token is invalid or expired', id)
       return
     }
     this.identify(conn, user)
@@ -222,58 +206,12 @@ export class SyncHub {
   }
 
   /** Sets the connection's user; drops private subscriptions the new user may not read. */
-  private identify (conn: SyncConnection, user: AuthUser & { exp?: number }): void {
+  private identify (conn: SyncConnection, user: Principal): void {
     conn.setUser(user, () => {
-      this.error(conn, ErrorCode.unauthorized, 'token expired; send a fresh one with the auth op before it does')
+      conn.error(ErrorCode.unauthorized, 'token expired; send a fresh one with the auth op before it does')
       conn.close(CloseCode.unauthorized, 'token expired')
     })
-    for (const [name, sub] of conn.subs) {
-      if (readAccess(sub.channel, conn.user) === 'ok') continue
-      this.drop(conn, name)
-      this.error(conn, ErrorCode.forbidden, 'the new token may not read this channel', undefined, name)
-    }
-  }
-
-  // --- subscriptions ------------------------------------------------------------------------
-
-  join (name: string, conn: SyncConnection): void {
-    this.registry.join(name, conn)
-  }
-
-  private leave (name: string, conn: SyncConnection): void {
-    if (this.registry.leave(name, conn)) this.whole.release(name)
-  }
-
-  /** Removes a subscription without answering. */
-  drop (conn: SyncConnection, name: string): void {
-    if (!conn.subs.delete(name)) return
-    this.leave(name, conn)
-    conn.forget(name)
-  }
-
-  private unsubscribe (conn: SyncConnection, name: string, id?: RequestId): void {
-    if (!parseChannel(name)) {
-      this.error(conn, ErrorCode.unknownChannel, `no channel named ${name}`, id, name)
-      return
-    }
-    this.drop(conn, name)
-    conn.send({ type: 'unsubscribed', ...withId(id), channel: name })
-  }
-
-  /** Retries a read with backoff while `wanted()` holds (a store blip must not lose a subscribe). */
-  async readWhile<T> (read: () => Promise<T>, wanted: () => boolean, what: object): Promise<T | undefined> {
-    let delay = 250
-    for (;;) {
-      try {
-        return await read()
-      } catch (err) {
-        if (!wanted() || this.closing) return undefined
-        this.log.warn({ err, ...what, retryInMs: delay }, 'sync read failed; retrying')
-        await sleep(delay)
-        if (!wanted() || this.closing) return undefined
-        delay = Math.min(delay * 2, 5000)
-      }
-    }
+    this.subscriptions.revoke(conn)
   }
 
   // --- resync after a bus gap ---------------------------------------------------------------
@@ -287,18 +225,7 @@ export class SyncHub {
     if (this.closing) return
     this.stats.busResync()
     this.feed.reset()
-    for (const name of this.registry.names()) {
-      const channel = parseChannel(name)
-      if (!channel) continue
-      if (isWholeChannel(channel)) this.whole.refresh(channel)
-      else void this.resyncVersioned(channel)
-    }
-  }
-
-  private async resyncVersioned (channel: Channel): Promise<void> {
-    const state = await this.readWhile(() => readVersioned(channel, this.reads, this.feed), () => this.has(channel.name), { channel: channel.name })
-    if (!state) return
-    this.broadcast(channel.name, state.type === 'snapshot' ? 'updated' : 'deleted', state.version, state.data)
+    this.subscriptions.rereadAll()
   }
 
   // --- shutdown -----------------------------------------------------------------------------
@@ -324,6 +251,6 @@ export class SyncHub {
     this.closing = true
     this.liveness.stop()
     this.feed.close()
-    this.whole.close()
+    this.subscriptions.close()
   }
 }
