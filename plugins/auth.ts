@@ -30,11 +30,22 @@ declare module 'fastify' {
 
 const SUB = new RegExp(USER_ID_PATTERN)
 
-/** Claims we accept: a safe `sub` (it appears in channel names) and a known role. */
+/** The latest instant a Date can hold (ms since the epoch): an `exp` past it has no expiry time. */
+const LATEST_DATE_MS = 8.64e15
+
+/**
+ * Claims we accept: a safe `sub` (it appears in channel names), a known role, and an `exp` (when
+ * there is one) that a Date can hold. A token with an `exp` no Date can hold is refused: its
+ * expiry could not be reported (`expiresAt`) or armed, and no real issuer mints one. One rule for
+ * REST, the /sync handshake and the in-band auth op, since all three call this.
+ */
 function checkClaims (decoded: unknown): Principal {
   const c = decoded as Partial<Claims> & { exp?: unknown }
   if (typeof c?.sub !== 'string' || !SUB.test(c.sub)) throw new Error('token has no valid sub claim')
   if (c.role !== 'user' && c.role !== 'admin') throw new Error('token has no valid role claim')
+  if (c.exp !== undefined && (typeof c.exp !== 'number' || !Number.isFinite(c.exp) || c.exp * 1000 > LATEST_DATE_MS)) {
+    throw new Error('token has an exp claim no date can hold')
+  }
   return c as Principal
 }
 

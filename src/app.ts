@@ -22,7 +22,7 @@ import syncRoutes from '../routes/sync.js'
 import voteRoutes from '../routes/votes.js'
 import votingRoutes from '../routes/voting.js'
 import type { Config } from './config.js'
-import { installErrorHandler } from './errors.js'
+import { clientErrorHandler, installErrorHandler } from './errors.js'
 import { loggerOptions } from './logger.js'
 import { validatorCompiler } from './validation.js'
 
@@ -46,6 +46,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     genReqId: () => crypto.randomUUID(),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     forceCloseConnections: true,
+    clientErrorHandler,
     return503OnClosing: true
   })
   app.setValidatorCompiler(validatorCompiler)

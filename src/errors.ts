@@ -1,4 +1,6 @@
 // One error handler: 4xx say what the client got wrong, 5xx hide internals and are logged.
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { PATTERN_WORDS } from './domain.js'
 import { NotFoundError, VotingClosedError } from './store/types.js'
@@ -24,10 +26,12 @@ const reasons: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   406: 'Not Acceptable',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable'
 }
@@ -57,6 +61,24 @@ export function formatValidationErrors (errors: SchemaError[], context: string):
     }
   }
   return new Error([...parts].join('; ') || `${context} is invalid`)
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Fastify sees them (headers over the size limit, a
+ * malformed request line, a client too slow to send its headers): the same error shape as every
+ * other answer, `code` included. Otherwise Fastify's default, which it replaces.
+ */
+export function clientErrorHandler (this: FastifyInstance, err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, code, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? [408, 'request_timeout', 'The request took too long to arrive']
+    : err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large', 'The request headers are over the size limit']
+      : [400, 'bad_request', 'The request is not valid HTTP']
+  this.log.trace({ err }, 'client error')
+  const body = JSON.stringify({ statusCode: status, error: reasons[status] ?? STATUS_CODES[status], message, code })
+  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`)
+  socket.destroy(err)
 }
 
 export function installErrorHandler (app: FastifyInstance): void {

@@ -47,3 +47,18 @@ t.test('JWT_ISSUER and JWT_AUDIENCE are checked everywhere; tokens the server si
   const own = server.app.signToken({ sub: 'bob', role: 'admin' })
   t.same(await verdicts(t, server, own), accepted, 'a token the server signed itself passes its own checks')
 })
+
+t.test('a token whose exp no Date can hold gets one answer everywhere, and never half-applies in-band', async (t) => {
+  const server = await listen(t)
+  for (const exp of [8.64e12 + 1, 1e300, Number.MAX_VALUE]) {
+    const huge = signed({ sub: 'mallory', role: 'admin', exp })
+    t.same(await verdicts(t, server, huge), refused, `exp ${exp}: refused on REST, the handshake and in-band`)
+  }
+  // In-band: the refusal leaves the connection as it was (anonymous), so a private channel stays closed.
+  const conn = await SyncClient.connect(t, server.ws)
+  conn.send({ op: 'auth', token: signed({ sub: 'mallory', role: 'admin', exp: 1e300 }), id: 'huge' })
+  t.match(await conn.waitFor((f) => f.id === 'huge'), { type: 'error', code: 'unauthorized' })
+  conn.send({ op: 'subscribe', channel: 'users.mallory.votes', id: 'private' })
+  t.match(await conn.waitFor((f) => f.id === 'private'), { type: 'error', code: 'unauthorized' }, 'still anonymous')
+  t.same(await verdicts(t, server, signed({ sub: 'mallory', role: 'user', exp: 8.64e12 })), accepted, 'the latest exp a Date can hold is fine')
+})
