@@ -7,7 +7,7 @@ import { PROPERTY_NAMES, runProperty, startTarget, type PropertyName } from './f
 
 const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
 /** Cases per property per store: a few thousand in all, well under two minutes on a loaded box. */
-const RUNS: Record<PropertyName, number> = { rest: 800, tokens: 200, sync: 300 }
+const RUNS: Record<PropertyName, number> = { rest: 600, tokens: 150, sync: 250 }
 
 for (const store of ['sqlite', 'postgres'] as const) {
   t.test(`${store}: generated hostile input changes nothing and breaks nothing (seed ${seed})`, async (t) => {
