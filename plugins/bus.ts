@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { createMemoryBus } from '../src/bus/memory.js'
+import { channelForSchema } from '../src/bus/notify-payload.js'
+import { connectPostgresBus } from '../src/bus/postgres.js'
 import { connectRedisBus } from '../src/bus/redis.js'
 import { shardedPublisher, shardedReceiver, subscriberReceiver, type ChannelReceiver } from '../src/bus/redis-channels.js'
 import type { Bus } from '../src/bus/types.js'
@@ -16,15 +18,20 @@ declare module 'fastify' {
 }
 
 /**
- * In-process bus on the embedded default; Redis pub/sub when Redis is configured: SUBSCRIBE on a
- * connection of its own (one node, Sentinel), or sharded pub/sub on a Cluster.
+ * The bus config.bus names (src/config.ts says which and why): Redis pub/sub when Redis is
+ * configured (SUBSCRIBE on a connection of its own with one node or Sentinel, sharded pub/sub on
+ * a Cluster); PostgreSQL LISTEN/NOTIFY on the store's database when only DATABASE_URL is set;
+ * in-process on the embedded default.
  */
 export default fp(async function busPlugin (fastify) {
   const replicaId = randomUUID()
+  const config = fastify.config
+  const log = fastify.log.child({ component: 'bus' })
   const redis = redisOf(fastify)
   let bus: Bus
-  if (redis) {
-    const channel = `${fastify.config.REDIS_KEY_PREFIX}bus`
+  let channel: string | undefined
+  if (config.bus.kind === 'redis' && redis) {
+    channel = `${config.REDIS_KEY_PREFIX}bus`
     const connectionName = `${replicaId}:bus`
     let receiver: ChannelReceiver
     let send: ((payload: string) => Promise<unknown>) | undefined
@@ -39,14 +46,11 @@ export default fp(async function busPlugin (fastify) {
       fastify.addHook('onClose', () => closeRedis(subscriber))
       receiver = subscriberReceiver(subscriber, channel)
     }
-    bus = await connectRedisBus({
-      publisher: redis,
-      receiver,
-      send,
-      channel,
-      origin: replicaId,
-      log: fastify.log.child({ component: 'bus' })
-    })
+    bus = await connectRedisBus({ publisher: redis, receiver, send, channel, origin: replicaId, log })
+  } else if (config.bus.kind === 'postgres' && config.DATABASE_URL) {
+    // The store's write transactions take the publish; the bus opens its own listening connection.
+    channel = channelForSchema(config.DATABASE_SCHEMA)
+    bus = await connectPostgresBus({ connectionString: config.DATABASE_URL, store: fastify.store, channel, origin: replicaId, log })
   } else {
     bus = createMemoryBus(replicaId)
   }
@@ -54,5 +58,5 @@ export default fp(async function busPlugin (fastify) {
   fastify.decorate('bus', bus)
   // Registered after the subscriber's hook, so it runs first (onClose hooks run in reverse order).
   fastify.addHook('onClose', async () => { await bus.close() })
-  fastify.log.info({ bus: bus.kind, replicaId }, 'bus ready')
-}, { name: 'bus', dependencies: ['config', 'redis'] })
+  fastify.log.info({ bus: bus.kind, reason: config.bus.reason, channel, replicaId }, `bus ready: ${bus.kind}`)
+}, { name: 'bus', dependencies: ['config', 'redis', 'store'] })

@@ -35,7 +35,9 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const redis = redisOf(fastify)
     const [store, redisState] = await Promise.all([
-      probe(() => fastify.store.ping()),
+      // A LISTEN/NOTIFY bus lives on the store's database: a replica that cannot listen there
+      // would serve what it cached while other replicas change it, so it counts as the store.
+      probe(() => Promise.all([fastify.store.ping(), fastify.bus.kind === 'postgres' ? fastify.bus.ping() : null])),
       // The shared client and the bus's own subscriber connection: either down stops live fan-out.
       redis ? probe(() => Promise.all([redis.ping(), fastify.bus.ping()])) : Promise.resolve('absent' as const)
     ])

@@ -87,8 +87,13 @@ export type RedisTopology =
   | { mode: 'sentinel', sentinels: HostPort[], name: string }
   | { mode: 'cluster', nodes: HostPort[] }
 
+/** Which bus carries committed changes between replicas: see plugins/bus.ts and docs/architecture.md. */
+export type BusKind = 'memory' | 'redis' | 'postgres'
+
 export interface Config extends Env {
   DATA_DIR: string
+  /** The bus this configuration gets, and why (logged at startup): see chooseBus. */
+  bus: { kind: BusKind, reason: string }
   SEED_DEMO_DATA: boolean
   /** The secret actually used; generated when JWT_SECRET is unset outside production. */
   jwtSecret: string
@@ -179,6 +184,19 @@ function redisTopology (e: Env): RedisTopology | null {
   return null
 }
 
+const REDIS_VARIABLE = { standalone: 'REDIS_URL', sentinel: 'REDIS_SENTINELS', cluster: 'REDIS_CLUSTER_NODES' } as const
+
+/**
+ * Redis whenever any Redis is configured (it also carries the L2 cache and the rate limits, and
+ * fans out past one database's NOTIFY throughput); else PostgreSQL LISTEN/NOTIFY when the store
+ * is PostgreSQL, so replicas sharing a database always hear each other; else one process.
+ */
+function chooseBus (e: Env, redis: RedisTopology | null): Config['bus'] {
+  if (redis && redisConfigured({ redis })) return { kind: 'redis', reason: `Redis is configured (${REDIS_VARIABLE[redis.mode]}): pub/sub after each commit` }
+  if (e.DATABASE_URL) return { kind: 'postgres', reason: 'DATABASE_URL is set and no Redis is configured: PostgreSQL LISTEN/NOTIFY inside each write transaction' }
+  return { kind: 'memory', reason: 'no DATABASE_URL and no Redis: one process on SQLite, in-process delivery' }
+}
+
 /** Reads and validates configuration. Throws ConfigError naming the first bad variable. */
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
   const values = applyDefaults(coerce(env))
@@ -199,9 +217,11 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     throw new ConfigError('METRICS_PORT', `must differ from PORT (both ${e.PORT}); leave it unset to serve /metrics on the app's port`)
   }
   const origins = e.CORS_ORIGINS.trim()
+  const redis = redisTopology(e)
   return {
     ...e,
     DATA_DIR: resolve(e.DATA_DIR),
+    bus: chooseBus(e, redis),
     SEED_DEMO_DATA: e.SEED_DEMO_DATA ?? e.DATABASE_URL === undefined,
     jwtSecret: e.JWT_SECRET ?? randomBytes(32).toString('hex'),
     devTokens: !e.JWT_SECRET && !isProduction,
@@ -210,6 +230,6 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     isProduction,
     jwtIssuers: list(e.JWT_ISSUER),
     jwtAudiences: list(e.JWT_AUDIENCE),
-    redis: redisTopology(e)
+    redis
   }
 }

@@ -1,7 +1,11 @@
 // The one path every mutation takes: store commit, then the cache, then the bus.
 // REST routes and /sync snapshots read through here too, so the order is kept in one place.
+// Which bus carries the change is not asked here: a bus that publishes inside the store's
+// transaction (PostgreSQL NOTIFY) has already done so when the commit returns, and its
+// afterCommit step has nothing left to do (docs/architecture.md, "The write path").
 import type { Bus, BusEvent } from './bus/types.js'
 import type { LogoCache } from './cache/logo-cache.js'
+import { changeOf } from './changes.js'
 import type { CreateLogoInput, DeadlineState, Logo, UpdateLogoInput, VoteCount } from './domain.js'
 import type { Store, VoteOutcome } from './store/types.js'
 
@@ -18,20 +22,19 @@ export interface LogoServiceDeps {
 }
 
 export function createLogoService ({ store, bus, cache, onPublishError }: LogoServiceDeps) {
-  /** The commit is done: write it through both cache levels, then tell every replica. */
+  /** The commit is done: write it through both cache levels, then the bus's after-commit step. */
   async function publish (event: BusEvent): Promise<void> {
     if (cache) await cache.writeThrough(event)
     try {
-      await bus.publish(event)
+      await bus.afterCommit(event)
     } catch (err) {
       onPublishError?.(err, event)
     }
   }
 
   async function afterVote (outcome: VoteOutcome, userId: string): Promise<VoteOutcome> {
-    if (outcome.changed) {
-      await publish({ kind: 'votes', logoId: outcome.logoId, totalVotes: outcome.totalVotes, version: outcome.version, userId, voted: outcome.voted })
-    }
+    const event = changeOf.vote(outcome, userId)
+    if (event) await publish(event)
     return outcome
   }
 
@@ -50,17 +53,17 @@ export function createLogoService ({ store, bus, cache, onPublishError }: LogoSe
 
     async createLogo (input: CreateLogoInput): Promise<Logo> {
       const logo = await store.createLogo(input)
-      await publish({ kind: 'logo.created', logo })
+      await publish(changeOf.created(logo))
       return logo
     },
     async updateLogo (id: string, patch: UpdateLogoInput): Promise<Logo | null> {
       const logo = await store.updateLogo(id, patch)
-      if (logo) await publish({ kind: 'logo.updated', logo })
+      if (logo) await publish(changeOf.updated(logo))
       return logo
     },
     async deleteLogo (id: string): Promise<boolean> {
       const deleted = await store.deleteLogo(id)
-      if (deleted) await publish({ kind: 'logo.deleted', logoId: id, version: deleted.version })
+      if (deleted) await publish(changeOf.deleted(deleted))
       return deleted !== null
     },
     async castVote (logoId: string, userId: string): Promise<VoteOutcome> {
@@ -71,7 +74,7 @@ export function createLogoService ({ store, bus, cache, onPublishError }: LogoSe
     },
     async setDeadline (deadline: string | null): Promise<DeadlineState> {
       const state = await store.setDeadline(deadline)
-      await publish({ kind: 'deadline', deadline: state.deadline, version: state.version })
+      await publish(changeOf.deadline(state))
       return state
     }
   }

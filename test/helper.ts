@@ -51,14 +51,30 @@ export async function pgSchema (t: TestLike): Promise<string> {
 /** A Redis key prefix of this test's own. */
 export const redisPrefix = () => `${uniqueName('test')}:`
 
-/** Env for the scaled mode on this test's own schema and Redis prefix. */
-export async function scaledEnv (t: TestLike, extra: Env = {}): Promise<Env> {
+/** The two scaled modes: PostgreSQL alone (LISTEN/NOTIFY bus), or PostgreSQL and Redis. */
+export type ScaledMode = 'postgres' | 'redis'
+export const SCALED_MODES: ScaledMode[] = ['postgres', 'redis']
+
+/**
+ * Env for a scaled mode on this test's own PostgreSQL schema (which also names the NOTIFY
+ * channel, so parallel test files never hear each other) and, with Redis, its own key prefix.
+ */
+export async function scaledEnv (t: TestLike, extra: Env = {}, mode: ScaledMode = 'redis'): Promise<Env> {
   return {
     DATABASE_URL: PG_URL,
     DATABASE_SCHEMA: await pgSchema(t),
-    REDIS_URL,
-    REDIS_KEY_PREFIX: redisPrefix(),
+    ...(mode === 'redis' ? { REDIS_URL, REDIS_KEY_PREFIX: redisPrefix() } : {}),
     ...extra
+  }
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes; returns whether it held. */
+export async function eventually (check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 25): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return true
+    if (Date.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, everyMs))
   }
 }
 

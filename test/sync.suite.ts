@@ -1,5 +1,6 @@
 // One /sync suite, run unchanged against the embedded default (one process, in-process bus,
-// SQLite) and the scaled mode (two server processes, PostgreSQL, Redis, nginx in front).
+// SQLite) and the two scaled modes (two server processes and nginx in front, on PostgreSQL
+// alone with the LISTEN/NOTIFY bus, or on PostgreSQL and Redis with the Redis bus).
 import type { Test } from 'tap'
 import type { Logo } from '../src/domain.js'
 import type { Store } from '../src/store/types.js'

@@ -3,13 +3,8 @@
 // SSUBSCRIBE on the shard that owns the channel in a Cluster). Both are handed in by the caller.
 import type { RedisClient } from '../redis-client.js'
 import type { ChannelReceiver } from './redis-channels.js'
-import type { Bus, BusEvent, BusMessage } from './types.js'
-
-interface BusLog {
-  info (obj: object, msg: string): void
-  warn (obj: object, msg: string): void
-  error (obj: object, msg: string): void
-}
+import { withTimeout } from './timeout.js'
+import type { Bus, BusEvent, BusLog, BusMessage } from './types.js'
 
 export interface RedisBusOptions {
   /** The shared command client (fails fast while Redis is away: no offline queue). */
@@ -36,14 +31,6 @@ type Envelope = BusMessage | { resync: true, origin: string, publishedAt: number
 
 const isBusMessage = (v: Envelope): v is BusMessage =>
   typeof (v as BusMessage).event?.kind === 'string' && typeof v.origin === 'string' && typeof v.publishedAt === 'number'
-
-function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([
-    promise,
-    new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms) })
-  ]).finally(() => clearTimeout(timer))
-}
 
 /**
  * Starts the receiver and resolves once the channel is subscribed. Afterwards the receiver
@@ -141,19 +128,23 @@ export async function connectRedisBus (opts: RedisBusOptions): Promise<Bus> {
     throw err
   }
 
+  async function publish (event: BusEvent): Promise<void> {
+    if (closed) throw new Error('bus is closed')
+    const message: BusMessage = { event, origin, publishedAt: Date.now() }
+    try {
+      await withTimeout(send(JSON.stringify(message)), publishTimeoutMs, 'bus publish')
+    } catch (err) {
+      owesResyncNotice = true
+      throw err
+    }
+    if (owesResyncNotice) sendResyncNotice()
+  }
+
   return {
     kind: 'redis',
-    async publish (event: BusEvent) {
-      if (closed) throw new Error('bus is closed')
-      const message: BusMessage = { event, origin, publishedAt: Date.now() }
-      try {
-        await withTimeout(send(JSON.stringify(message)), publishTimeoutMs, 'bus publish')
-      } catch (err) {
-        owesResyncNotice = true
-        throw err
-      }
-      if (owesResyncNotice) sendResyncNotice()
-    },
+    publish,
+    // Pub/sub is outside the store's transaction: publish once the commit is done.
+    afterCommit: publish,
     subscribe (handler) {
       handlers.add(handler)
       return () => { handlers.delete(handler) }

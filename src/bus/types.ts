@@ -1,6 +1,7 @@
 // The Bus port: cross-replica fanout of committed changes. Every replica, the publishing one
 // included, receives every event through its subscription and delivers it locally.
-// Adapters: in-process (embedded default) and Redis pub/sub (scaled).
+// Adapters: in-process (embedded default), Redis pub/sub (scaled with Redis) and PostgreSQL
+// LISTEN/NOTIFY (scaled on PostgreSQL alone, publishing inside the store's transactions).
 import type { Logo } from '../domain.js'
 
 export type BusEvent =
@@ -10,6 +11,13 @@ export type BusEvent =
   | { kind: 'votes', logoId: string, totalVotes: number, version: number, userId: string, voted: boolean }
   | { kind: 'deadline', deadline: string | null, version: number }
 
+/** Where an adapter logs (a pino child in the app). */
+export interface BusLog {
+  info (obj: object, msg: string): void
+  warn (obj: object, msg: string): void
+  error (obj: object, msg: string): void
+}
+
 /** What travels on the wire: the event plus who published it and when (for lag metrics). */
 export interface BusMessage {
   event: BusEvent
@@ -18,8 +26,16 @@ export interface BusMessage {
 }
 
 export interface Bus {
-  readonly kind: 'memory' | 'redis'
+  readonly kind: 'memory' | 'redis' | 'postgres'
+  /** Sends an event to every replica now, outside any store transaction. */
   publish (event: BusEvent): Promise<void>
+  /**
+   * The bus's step of the write path (src/logo-service.ts), after the store committed `event`
+   * and the cache took it. The in-process and Redis buses publish it here; the PostgreSQL bus
+   * already sent it inside the store's transaction (a store transaction step), so it has
+   * nothing left to do. Rejects when the publish failed (the change is committed regardless).
+   */
+  afterCommit (event: BusEvent): Promise<void>
   /** Adds a handler for every message; returns a function that removes it. */
   subscribe (handler: (message: BusMessage) => void): () => void
   /**

@@ -1,11 +1,14 @@
 // PostgreSQL adapter (scaled mode): `pg` pool, versioned migrations under an advisory lock so
 // replicas booting together migrate once. A vote is one transaction: insert/delete the
 // (logo, user) row, then bump total_votes and version under the logo row's lock, so the count
-// is exact under any concurrency and across any number of replicas.
+// is exact under any concurrency and across any number of replicas. Transaction steps (the
+// LISTEN/NOTIFY bus) join every write transaction before its COMMIT.
 import pg from 'pg'
+import type { BusEvent } from '../bus/types.js'
+import { changeOf } from '../changes.js'
 import { isVotingOpen, type CreateLogoInput, type DeadlineState, type Logo, type UpdateLogoInput } from '../domain.js'
 import { newLogoId } from './ids.js'
-import { NotFoundError, VotingClosedError, type Store, type VoteOutcome } from './types.js'
+import { NotFoundError, VotingClosedError, type Store, type StoreTransaction, type TransactionStep, type VoteOutcome } from './types.js'
 
 const MIGRATION_LOCK = 0x10605e7c
 /** How long closing the pool may take at shutdown (in-flight queries finish first when they can). */
@@ -113,6 +116,31 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
     }
   })
 
+  const steps = new Set<TransactionStep>()
+
+  /** Runs the transaction steps on `c`, before its COMMIT, when the transaction changed anything. */
+  async function runSteps (c: pg.PoolClient, changes: (BusEvent | null)[]): Promise<void> {
+    const made = changes.filter((e): e is BusEvent => e !== null)
+    if (made.length === 0 || steps.size === 0) return
+    const handle: StoreTransaction = {
+      async notify (channel, payload) { await c.query('SELECT pg_notify($1, $2)', [channel, payload]) }
+    }
+    for (const step of steps) await step(made, handle)
+  }
+
+  /**
+   * A one-statement write: on the pool when no step joins it (one round trip), else in a
+   * transaction with the steps before its COMMIT.
+   */
+  async function write<T> (statement: (db: pg.Pool | pg.PoolClient) => Promise<T>, changes: (result: T) => BusEvent | null): Promise<T> {
+    if (steps.size === 0) return statement(pool)
+    return tx(async (c) => {
+      const result = await statement(c)
+      await runSteps(c, [changes(result)])
+      return result
+    })
+  }
+
   const vote = (logoId: string, userId: string, cast: boolean): Promise<VoteOutcome> => tx(async (c) => {
     // FOR SHARE: votes don't block each other, but a deadline change waits for the votes in
     // flight, so no vote that started before a closing deadline commits after it.
@@ -133,7 +161,9 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
       ? await c.query<{ total_votes: number, version: number }>('UPDATE logos SET total_votes = total_votes + $1, version = version + 1 WHERE id = $2 RETURNING total_votes, version', [cast ? 1 : -1, logoId])
       : await c.query<{ total_votes: number, version: number }>('SELECT total_votes, version FROM logos WHERE id = $1', [logoId])
     if (!row) throw new NotFoundError('Logo')
-    return { logoId, totalVotes: row.total_votes, voted: cast, version: row.version, changed }
+    const outcome: VoteOutcome = { logoId, totalVotes: row.total_votes, voted: cast, version: row.version, changed }
+    await runSteps(c, [changeOf.vote(outcome, userId)])
+    return outcome
   })
 
   return {
@@ -150,13 +180,13 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
       const { rows: [row] } = await pool.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM logos')
       return row.n
     },
-    async createLogo (input: CreateLogoInput) {
-      const { rows: [row] } = await pool.query<LogoRow>(
+    createLogo: (input: CreateLogoInput) => write(async (db) => {
+      const { rows: [row] } = await db.query<LogoRow>(
         'INSERT INTO logos (id, title, image_url, description, author) VALUES ($1, $2, $3, $4, $5) RETURNING *',
         [newLogoId(), input.title, input.imageUrl, input.description ?? null, input.author ?? null])
       return toLogo(row)
-    },
-    async updateLogo (id, patch: UpdateLogoInput) {
+    }, changeOf.created),
+    updateLogo: (id, patch: UpdateLogoInput) => write(async (db) => {
       const columns = { title: 'title', imageUrl: 'image_url', description: 'description', author: 'author' } as const
       const sets: string[] = []
       const values: unknown[] = [id]
@@ -166,14 +196,14 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
         values.push(value)
         sets.push(`${column} = $${values.length}`)
       }
-      const { rows: [row] } = await pool.query<LogoRow>(
+      const { rows: [row] } = await db.query<LogoRow>(
         `UPDATE logos SET ${sets.join(', ')}, version = version + 1, updated_at = now() WHERE id = $1 RETURNING *`, values)
       return row ? toLogo(row) : null
-    },
-    async deleteLogo (id) {
-      const { rows: [row] } = await pool.query<{ version: number }>('DELETE FROM logos WHERE id = $1 RETURNING version', [id])
+    }, (logo) => logo && changeOf.updated(logo)),
+    deleteLogo: (id) => write(async (db) => {
+      const { rows: [row] } = await db.query<{ version: number }>('DELETE FROM logos WHERE id = $1 RETURNING version', [id])
       return row ? { _id: id, version: row.version + 1 } : null
-    },
+    }, (deleted) => deleted && changeOf.deleted(deleted)),
     castVote: (logoId, userId) => vote(logoId, userId, true),
     retractVote: (logoId, userId) => vote(logoId, userId, false),
     async getVotes (logoId) {
@@ -188,10 +218,14 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
       const { rows: [row] } = await pool.query<{ deadline: Date | null, version: number }>('SELECT deadline, version FROM voting WHERE id = 1')
       return toDeadline(row)
     },
-    async setDeadline (deadline) {
-      const { rows: [row] } = await pool.query<{ deadline: Date | null, version: number }>(
+    setDeadline: (deadline) => write(async (db) => {
+      const { rows: [row] } = await db.query<{ deadline: Date | null, version: number }>(
         'UPDATE voting SET deadline = $1, version = version + 1 WHERE id = 1 RETURNING deadline, version', [deadline])
       return toDeadline(row)
+    }, changeOf.deadline),
+    addTransactionStep (step) {
+      steps.add(step)
+      return () => { steps.delete(step) }
     },
     async ping () { await pool.query('SELECT 1') },
     async close () {

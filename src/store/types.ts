@@ -1,12 +1,26 @@
 // The Store port: what the rest of the code needs from persistence, nothing more.
 // Adapters: SQLite (embedded default) and PostgreSQL (scaled). One conformance suite
 // (test/store.conformance.ts) runs unchanged against both.
+import type { BusEvent } from '../bus/types.js'
 import type { CreateLogoInput, DeadlineState, Logo, UpdateLogoInput, VoteCount, VoteResult } from '../domain.js'
 
 /** A cast or retracted vote, plus whether it changed anything (a repeat does not). */
 export interface VoteOutcome extends VoteResult {
   changed: boolean
 }
+
+/** What a write transaction offers the steps that join it. */
+export interface StoreTransaction {
+  /** NOTIFY inside the transaction: listeners get it if and only if the transaction commits. */
+  notify (channel: string, payload: string): Promise<void>
+}
+
+/**
+ * Work that joins every write transaction: it runs after the transaction's changes and before
+ * its COMMIT, with every change the transaction made (one today; a batch once votes are
+ * committed in groups). If it throws, the transaction rolls back and the write fails.
+ */
+export type TransactionStep = (changes: readonly BusEvent[], tx: StoreTransaction) => Promise<void>
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres'
@@ -25,6 +39,11 @@ export interface Store {
   getDeadline (): Promise<DeadlineState>
   setDeadline (deadline: string | null): Promise<DeadlineState>
   countLogos (): Promise<number>
+  /**
+   * Only on stores whose transactions can carry more work (PostgreSQL): adds a step to every
+   * write transaction. The PostgreSQL bus publishes through one. Returns a function that removes it.
+   */
+  addTransactionStep? (step: TransactionStep): () => void
   /** Throws when the store cannot be reached. */
   ping (): Promise<void>
   close (): Promise<void>
