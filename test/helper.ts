@@ -197,7 +197,8 @@ export async function startServer (t: TestLike, env: Env = {}, opts: { port?: nu
   }
   t.teardown(stop)
   try {
-    await waitForHttp(`http://127.0.0.1:${port}/healthz`)
+    // Generous: tsx compiles the server at start, which takes long on a loaded 2-core machine.
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000)
   } catch (err) {
     await stop()
     throw new Error(`server did not start: ${(err as Error).message}\n${out}`)

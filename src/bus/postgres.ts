@@ -142,9 +142,8 @@ export async function connectPostgresBus (opts: PostgresBusOptions): Promise<Bus
     if (reconnecting) return
     reconnecting = true
     let delay = retry.minMs
-    // `closed` is set by close() while this loop awaits.
-    // eslint-disable-next-line no-unmodified-loop-condition
-    while (!closed) {
+    for (;;) {
+      if (closed) break // close() ran while this loop waited
       try {
         const client = await openListener()
         if (closed) { client.end().catch(() => {}); break }
@@ -153,7 +152,7 @@ export async function connectPostgresBus (opts: PostgresBusOptions): Promise<Bus
         fireResync()
         break
       } catch (err) {
-        log.warn({ err, retryInMs: delay }, 'bus could not reach PostgreSQL; retrying')
+        if (delay === retry.minMs) log.warn({ err }, 'bus could not reach PostgreSQL; retrying in the background')
         await new Promise((resolve) => setTimeout(resolve, delay))
         delay = Math.min(delay * 2, retry.maxMs)
       }
