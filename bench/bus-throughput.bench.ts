@@ -173,7 +173,7 @@ export default async function busThroughput (opts: BenchOptions): Promise<BenchR
   const markdown = [
     `## ${title}`,
     '',
-    `| path | changes/s | delivered (replica 1, 2) of committed | delivery latency p50 / p99 ms |`,
+    '| path | changes/s | delivered (replica 1, 2) of committed | delivery latency p50 / p99 ms |',
     '|---|---|---|---|',
     ...results.map((r) => `| \`${r.path}\`: ${describe[r.path]} | **${rate(r).toFixed(0)}** | ${r.delivered.join(', ')} of ${r.committed} | ${percentile(r.latencies, 0.5)} / ${percentile(r.latencies, 0.99)} |`),
     '',
