@@ -55,12 +55,15 @@ t.test('embedded default: seeded logos, and logos and votes survive a restart', 
 
 t.test('SIGTERM exits 0 and closes clients with 1001 whatever state Redis and PostgreSQL are in', async (t) => {
   const [pg, redis] = await Promise.all([privatePostgres(t), privateRedis(t)])
-  const faults: [string, () => Promise<void>, () => Promise<void>][] = [
-    ['Redis killed, PostgreSQL frozen', async () => { await redis.stop(); await pg.freeze() }, async () => { await pg.thaw(); await redis.start() }],
-    ['Redis frozen, PostgreSQL stopped', async () => { await redis.freeze(); await pg.stop() }, async () => { await redis.thaw(); await pg.start() }]
+  const withRedis = { REDIS_URL: redis.url }
+  const faults: [string, Record<string, string>, () => Promise<void>, () => Promise<void>][] = [
+    ['Redis killed, PostgreSQL frozen', withRedis, async () => { await redis.stop(); await pg.freeze() }, async () => { await pg.thaw(); await redis.start() }],
+    ['Redis frozen, PostgreSQL stopped', withRedis, async () => { await redis.freeze(); await pg.stop() }, async () => { await redis.thaw(); await pg.start() }],
+    // No Redis: the LISTEN/NOTIFY bus's own connection is frozen too.
+    ['PostgreSQL alone, frozen', {}, () => pg.freeze(), () => pg.thaw()]
   ]
-  for (const [name, inflict, heal] of faults) {
-    const server = await startServer(t, { DATABASE_URL: pg.url, REDIS_URL: redis.url, SHUTDOWN_GRACE_MS: '10000' })
+  for (const [name, env, inflict, heal] of faults) {
+    const server = await startServer(t, { DATABASE_URL: pg.url, ...env, SHUTDOWN_GRACE_MS: '10000' })
     const client = await SyncClient.connect(t, server.ws)
     await client.subscribe('logos')
     await inflict()

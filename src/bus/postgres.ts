@@ -34,6 +34,9 @@ export interface PostgresBusOptions {
   retry?: { minMs: number, maxMs: number }
 }
 
+/** How long closing the listening connection may take before it is left behind. */
+const CLOSE_TIMEOUT_MS = 1000
+
 const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`
 
 /**
@@ -224,7 +227,9 @@ export async function connectPostgresBus (opts: PostgresBusOptions): Promise<Bus
       resyncHandlers.clear()
       const client = listener
       listener = null
-      if (client) await withTimeout(client.end(), timeoutMs, 'bus close').catch(() => {})
+      // end() waits for the server to close its side, which a frozen server never does: bounded,
+      // so a shutdown finishes whatever state PostgreSQL is in.
+      if (client) await withTimeout(client.end(), CLOSE_TIMEOUT_MS, 'bus close').catch(() => {})
     }
   }
 }
