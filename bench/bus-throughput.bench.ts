@@ -19,6 +19,7 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import { channelForSchema } from '../src/bus/notify-payload.js'
 import { connectPostgresBus } from '../src/bus/postgres.js'
+import { subscriberReceiver } from '../src/bus/redis-channels.js'
 import { connectRedisBus } from '../src/bus/redis.js'
 import type { Bus, BusEvent } from '../src/bus/types.js'
 import { changeOf } from '../src/changes.js'
@@ -90,7 +91,7 @@ async function redisBus (prefix: string, origin: string): Promise<{ bus: Bus, cl
   const publisher = new Redis(REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
   await new Promise<void>((resolve, reject) => { publisher.once('ready', resolve); publisher.once('error', reject) })
   const subscriber = publisher.duplicate({ lazyConnect: true, autoResubscribe: false, enableOfflineQueue: true, maxRetriesPerRequest: null })
-  const bus = await connectRedisBus({ publisher, subscriber, channel: `${prefix}bus`, origin, log: quiet })
+  const bus = await connectRedisBus({ publisher, receiver: subscriberReceiver(subscriber, `${prefix}bus`), channel: `${prefix}bus`, origin, log: quiet })
   return { bus, close: () => { subscriber.disconnect(); publisher.disconnect() } }
 }
 
