@@ -4,7 +4,7 @@ import neostandard from 'neostandard'
 export default [
   ...neostandard({
     ts: true,
-    ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', '.tap/**', 'data/**', '**/*.d.ts']
+    ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', '.tap/**', 'data/**', 'tmp/**', '**/*.d.ts']
   }),
   {
     rules: {

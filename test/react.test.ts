@@ -1,7 +1,8 @@
 // logo-sync/react: server rendering in Node (initialData, fallbackData, the provider), and the
-// hook's REST fallback in a real browser: with the WebSocket refused (a proxy that drops
+// hook in a real browser on the demo page: with the WebSocket refused (a proxy that drops
 // upgrades), `refreshInterval` keeps the page's counts fresh over HTTP; once the socket is let
-// through, the page goes live.
+// through, the page goes live; the vote button's optimistic count (mutate). The hook's other
+// features are test/react-hooks.test.ts.
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -126,5 +127,85 @@ test('with the WebSocket refused, refreshInterval keeps counts fresh over REST; 
     return c.status === 'open' && c.user === null
   }, null, { timeout: 15_000 })
   t.pass('live and anonymous again after signing out')
+  t.same(errors, [], 'no uncaught errors')
+})
+
+test("the demo page's vote button: the count moves at once, pushes meanwhile cannot move it back, errors (no network, 409 voting_closed) take it back", { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, async (t) => {
+  const built = spawnSync(process.execPath, [join(ROOT, 'scripts/ensure-build.mjs'), '--web'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 })
+  t.equal(built.status, 0, `demo page built: ${built.stdout}${built.stderr}`)
+  const server = await startServer(t, { DATA_DIR: tempDir(t), SEED_DEMO_DATA: 'true', JWT_SECRET: undefined })
+  const devToken = async (sub: string, role = 'user') => ((await (await fetch(`${server.http}/auth/dev-token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sub, role }) })).json()) as { token: string }).token
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 })
+  t.teardown(() => browser.close())
+  const context = await browser.newContext()
+  await context.route('**/*', (route) => (new URL(route.request().url()).hostname === '127.0.0.1' ? route.fallback() : route.abort()))
+  // The vote requests, held until the test lets them through (or failed as by a lost network).
+  let gate: { release: () => void, fail: boolean } | null = null
+  await context.route(/\/logos\/[^/]+\/votes$/, async (route) => {
+    if (route.request().method() === 'GET' || !gate) return route.fallback()
+    const held = gate
+    await new Promise<void>((resolve) => { held.release = resolve })
+    return held.fail ? route.abort('internetdisconnected') : route.fallback()
+  })
+  const hold = (fail = false) => { gate = { release: () => {}, fail } }
+  const release = () => { const g = gate!; gate = null; g.release() }
+
+  const page = await context.newPage()
+  const errors: string[] = []
+  page.on('pageerror', (err) => errors.push(err.message))
+  await page.goto(server.http)
+  await page.fill('#name', 'pat')
+  await page.click('form button[type=submit]')
+  await page.waitForSelector('[data-testid=signed-in]')
+  const id = (await page.locator('.logo-card').first().getAttribute('data-logo-id'))!
+  const channel = `logos.${id}.votes`
+  await page.waitForFunction((id) => document.querySelector(`[data-logo-id="${id}"] button`)?.textContent === 'Vote', id, { timeout: 10_000 })
+  // Every count the card shows, in order.
+  await page.evaluate((id) => {
+    const w = window as unknown as { counts: string[] }
+    const count = () => document.querySelector(`[data-logo-id="${id}"] [data-testid=vote-count]`)?.textContent ?? ''
+    w.counts = [count()]
+    new MutationObserver(() => { if (w.counts.at(-1) !== count()) w.counts.push(count()) })
+      .observe(document.querySelector(`[data-logo-id="${id}"]`)!, { subtree: true, childList: true, characterData: true })
+  }, id)
+  const counts = () => page.evaluate(() => (window as unknown as { counts: string[] }).counts)
+  const version = () => page.evaluate((ch) => (window as unknown as { logoSync: LogoSyncClient }).logoSync.getState(ch).version, channel)
+  const shows = (n: string) => page.waitForFunction(([id, n]) => document.querySelector(`[data-logo-id="${id}"] [data-testid=vote-count]`)?.textContent === n, [id, n] as const, { timeout: 10_000 })
+  const button = page.locator(`[data-logo-id="${id}"] button`)
+  const v0 = (await version())!
+
+  hold()
+  await button.dispatchEvent('click')
+  await shows('1')
+  t.pass('the count moved while the vote was still on its way')
+  // Someone else votes and takes it back meanwhile: the server pushes 1, then 0.
+  const bob = await devToken('bob')
+  for (const method of ['POST', 'DELETE']) t.equal((await fetch(`${server.http}/logos/${id}/votes`, { method, headers: { authorization: `Bearer ${bob}` } })).status, 200)
+  await page.waitForFunction(([ch, v]) => (window as unknown as { logoSync: LogoSyncClient }).logoSync.getState(ch).version === v, [channel, v0 + 2] as const, { timeout: 10_000 })
+  release()
+  await page.waitForFunction((id) => /Voted/.test(document.querySelector(`[data-logo-id="${id}"] button`)?.textContent ?? ''), id, { timeout: 10_000 })
+  await page.waitForFunction(([ch, v]) => (window as unknown as { logoSync: LogoSyncClient }).logoSync.getState(ch).version === v, [channel, v0 + 3] as const, { timeout: 10_000 })
+  await page.evaluate(() => (window as unknown as { logoSync: LogoSyncClient }).logoSync.ping())
+  t.same(await counts(), ['0', '1'], 'the card showed 0, then 1, and never went back to 0 (the pushes meanwhile, the answer and its own push)')
+
+  hold(true)
+  await button.dispatchEvent('click')
+  await shows('0')
+  release()
+  await shows('1')
+  await page.waitForSelector(`[data-logo-id="${id}"] .problem`)
+  t.match(await page.locator(`[data-logo-id="${id}"] .problem`).textContent(), /cannot be reached/, 'a lost network takes the count back and says so')
+
+  hold()
+  await button.dispatchEvent('click')
+  await shows('0')
+  const admin = await devToken('root', 'admin')
+  const closed = await fetch(`${server.http}/voting/deadline`, { method: 'PUT', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ deadline: new Date(Date.now() - 60_000).toISOString() }) })
+  t.equal(closed.status, 200, 'voting closes while the undo is on its way')
+  release()
+  await shows('1')
+  await page.waitForFunction((id) => /Voting has closed/.test(document.querySelector(`[data-logo-id="${id}"] .problem`)?.textContent ?? ''), id, { timeout: 10_000 })
+  t.pass('409 voting_closed takes the count back and says so')
+  t.same((await counts()).slice(2), ['0', '1', '0', '1'], 'each error went back to the count the server holds')
   t.same(errors, [], 'no uncaught errors')
 })

@@ -16,7 +16,7 @@ interface Props {
 export function LogoCard ({ logo, voted, votingOpen, actions }: Props) {
   const client = useSyncClient()
   const { data: updatedLogo } = useSync<Logo>('logos', logo._id, { initialData: logo, revalidateOnFocus: true })
-  const { data: voteCount } = useSync<number>(`logos.${logo._id}.votes`, undefined, { fallbackData: logo.totalVotes, refreshInterval: 2_000 })
+  const { data: voteCount, mutate: mutateCount } = useSync<number>(`logos.${logo._id}.votes`, undefined, { fallbackData: logo.totalVotes, refreshInterval: 2_000 })
   const [busy, setBusy] = useState(false)
   const [problem, setProblem] = useState<string | null>(null)
 
@@ -24,8 +24,13 @@ export function LogoCard ({ logo, voted, votingOpen, actions }: Props) {
     setBusy(true)
     setProblem(null)
     try {
-      if (voted) await client.unvote(logo._id)
-      else await client.vote(logo._id)
+      // The count moves at once; the server's answer settles it (its later push changes
+      // nothing), an error (409 voting_closed, no network) takes it back.
+      const step = voted ? -1 : 1
+      await mutateCount(async () => (await (voted ? client.unvote(logo._id) : client.vote(logo._id))).totalVotes, {
+        optimisticData: (count) => Math.max(0, (count ?? 0) + step),
+        revalidate: false
+      })
     } catch (err) {
       setProblem(explain(err as SyncError))
     } finally {

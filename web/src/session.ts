@@ -1,7 +1,7 @@
 // Demo sign-in: a name, traded for a token by POST /auth/dev-token (offered only by a server
 // running without JWT_SECRET, outside production). Kept in localStorage so a reload stays
 // signed in; renewed with the same name whenever the SDK asks for a fresh token.
-import { tokenExpiry, type TokenSource } from 'logo-sync/client'
+import { tokenClaims, tokenExpiry, type TokenSource } from 'logo-sync/client'
 
 export interface Session {
   name: string
@@ -95,12 +95,7 @@ export async function devToken (name: string, role: 'user' | 'admin' = 'user'): 
 
 /** The `sub` of a pasted token, to show who it signs in as. */
 export function subOf (token: string): string | null {
-  try {
-    const payload = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))) as { sub?: unknown }
-    return typeof payload.sub === 'string' ? payload.sub : null
-  } catch {
-    return null
-  }
+  return tokenClaims(token)?.sub ?? null
 }
 
 /** Whether this server hands out demo tokens (GET /auth/options); null when it could not be asked. */

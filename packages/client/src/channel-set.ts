@@ -1,10 +1,12 @@
 // The channels a client holds: their last state, who listens, and whether a subscription for
 // each is on the wire. One wire subscription per channel however many listeners share it;
-// every (re)connect subscribes again with `since` = the version held.
+// every (re)connect subscribes again with `since` = the version held. What listeners see is the
+// server's state with an optimistic mutation on top, if one is out; a channel nothing has used
+// for `ttlMs` is forgotten.
 import type { ChannelFrame, ClientFrame, ErrorFrame, ServerFrame, SubscribedFrame } from './protocol.js'
 import { channelRef, type ChannelRef } from './channels.js'
 import { isWholeChannel } from './protocol.js'
-import { applyIncoming, createListMemo, pendingState, resetLiveMemo, type Incoming, type ListMemo } from './store.js'
+import { applyIncoming, createListMemo, keepEqual, pendingState, resetLiveMemo, type Incoming, type ListMemo } from './store.js'
 import { SyncError, type ChannelEvent, type ChannelState } from './types.js'
 
 export type Callback = (data: unknown, event: ChannelEvent) => void
@@ -12,7 +14,22 @@ export type Callback = (data: unknown, event: ChannelEvent) => void
 export interface ChannelEntry {
   readonly name: string
   readonly ref: ChannelRef
+  /** The server's state (wire, REST, a vote's own result), without any optimistic data. */
   state: ChannelState
+  /** The latest optimistic mutation's data, shown instead of `state.data` until it settles. */
+  optimistic?: { data: unknown, seq: number }
+  /** What listeners see (view()), kept while its parts stay the same. */
+  view?: { state: ChannelState, base: ChannelState, optimistic: ChannelEntry['optimistic'], validating: boolean }
+  /** The REST read in flight, shared by everyone who asks meanwhile. */
+  validating?: Promise<void>
+  /** The error of the last REST read, while it is the state's error (the next good read clears it). */
+  restError?: SyncError | null
+  /** LogoSyncClient.ready's promise while the channel has no state yet. */
+  ready?: Promise<void>
+  /** Mutations and polls holding the channel (it is not forgotten while any does). */
+  holds: number
+  /** When it was last left unused (for the ttl). */
+  idleAt: number
   readonly memo: ListMemo
   readonly callbacks: Set<Callback>
   readonly watchers: Set<() => void>
@@ -55,13 +72,16 @@ export class ChannelSet {
    */
   private readonly presumedDropped = new Map<number, string>()
 
-  constructor (private readonly wire: Wire, private readonly unsubscribeDelayMs: number) {}
+  private sweepTimer: ReturnType<typeof setTimeout> | undefined
+
+  constructor (private readonly wire: Wire, private readonly unsubscribeDelayMs: number, private readonly ttlMs: number) {}
 
   entry (name: string): ChannelEntry {
     let entry = this.entries.get(name)
     if (!entry) {
-      entry = { name, ref: channelRef(name), state: pendingState, memo: createListMemo(), callbacks: new Set(), watchers: new Set(), wired: false, wireFrames: 0 }
+      entry = { name, ref: channelRef(name), state: pendingState, memo: createListMemo(), callbacks: new Set(), watchers: new Set(), wired: false, wireFrames: 0, holds: 0, idleAt: 0 }
       this.entries.set(name, entry)
+      this.idle(entry)
     }
     return entry
   }
@@ -71,6 +91,8 @@ export class ChannelSet {
   get wiredChannels (): string[] {
     return [...this.entries.values()].filter((e) => e.wired).map((e) => e.name)
   }
+
+  get names (): string[] { return [...this.entries.keys()] }
 
   refs (entry: ChannelEntry): number { return entry.callbacks.size + entry.watchers.size }
 
@@ -83,14 +105,52 @@ export class ChannelSet {
 
   /** A listener left: after a short grace (React remounts, a card replaced by its twin) unsubscribe if it was the last. */
   release (entry: ChannelEntry): void {
-    if (this.refs(entry) > 0 || !entry.wired) return
+    if (this.refs(entry) > 0) return
+    if (!entry.wired) return this.idle(entry)
     clearTimeout(entry.unsubscribeTimer)
     entry.unsubscribeTimer = setTimeout(() => {
       entry.unsubscribeTimer = undefined
       if (this.refs(entry) > 0 || !entry.wired) return
       entry.wired = false
       this.wire.send({ op: 'unsubscribe', channel: entry.name, id: this.wire.nextId() })
+      this.idle(entry)
     }, this.unsubscribeDelayMs)
+  }
+
+  /** Something that is not a listener (a mutation, a poll, a REST read) holds the channel, until the returned function is called. */
+  hold (entry: ChannelEntry): () => void {
+    entry.holds++
+    let held = true
+    return () => {
+      if (!held) return
+      held = false
+      entry.holds--
+      this.idle(entry)
+    }
+  }
+
+  private unused (entry: ChannelEntry): boolean {
+    return this.refs(entry) === 0 && entry.holds === 0 && !entry.wired && !entry.unsubscribeTimer && !entry.retryTimer
+  }
+
+  /** The channel may have become unused: forget it after ttlMs unless something uses it meanwhile. */
+  private idle (entry: ChannelEntry): void {
+    if (!this.unused(entry)) return
+    entry.idleAt = Date.now()
+    this.sweepTimer ??= unref(setTimeout(() => this.sweep(), this.ttlMs))
+  }
+
+  private sweep (): void {
+    this.sweepTimer = undefined
+    const now = Date.now()
+    let next = Infinity
+    for (const entry of this.entries.values()) {
+      if (!this.unused(entry)) continue
+      const due = entry.idleAt + this.ttlMs
+      if (due <= now) this.entries.delete(entry.name)
+      else next = Math.min(next, due)
+    }
+    if (next < Infinity) this.sweepTimer = unref(setTimeout(() => this.sweep(), next - now))
   }
 
   /** Subscribes on the wire, with `since` when a version is held (the server then sends state only if it moved). */
@@ -138,10 +198,12 @@ export class ChannelSet {
       if (entry.ref.kind === 'logos') resetLiveMemo(entry.memo)
       clearTimeout(entry.unsubscribeTimer)
       entry.unsubscribeTimer = undefined
+      this.idle(entry)
     }
   }
 
   close (): void {
+    clearTimeout(this.sweepTimer)
     for (const entry of this.entries.values()) {
       clearTimeout(entry.unsubscribeTimer)
       clearTimeout(entry.retryTimer)
@@ -229,6 +291,7 @@ export class ChannelSet {
     entry.retryTimer = setTimeout(() => {
       entry.retryTimer = undefined
       if (this.refs(entry) > 0 && !entry.wired) this.subscribe(entry)
+      this.idle(entry)
     }, RETRY_RATE_LIMITED_MS)
   }
 
@@ -238,9 +301,44 @@ export class ChannelSet {
     if (next) this.setState(entry, next, { channel: entry.name, type, version: incoming.version })
   }
 
+  /** Sets the server's state; data deep-equal to what is held keeps its identity. */
   setState (entry: ChannelEntry, state: ChannelState, event: ChannelEvent | null): void {
-    entry.state = state
-    if (event) for (const cb of [...entry.callbacks]) cb(state.data, event)
+    const before = this.view(entry)
+    const data = keepEqual(entry.state.data, state.data)
+    entry.state = data === state.data ? state : { ...state, data }
+    this.changed(entry, before, event)
+  }
+
+  /** Changes what listeners see without touching the server's state (optimistic data, `validating`). */
+  overlay (entry: ChannelEntry, change: (entry: ChannelEntry) => void, event: ChannelEvent | null): void {
+    const before = this.view(entry)
+    change(entry)
+    this.changed(entry, before, event)
+  }
+
+  /** What listeners see: the server's state, with optimistic data and `validating` on top. */
+  view (entry: ChannelEntry): ChannelState {
+    const { state: base, optimistic } = entry
+    const validating = !!entry.validating
+    if (!optimistic && !validating) return base
+    const v = entry.view
+    if (v && v.base === base && v.optimistic === optimistic && v.validating === validating) return v.state
+    const state: ChannelState = optimistic ? { ...base, data: optimistic.data, status: 'ready', validating } : { ...base, validating }
+    entry.view = { state, base, optimistic, validating }
+    return state
+  }
+
+  private changed (entry: ChannelEntry, before: ChannelState, event: ChannelEvent | null): void {
+    const after = this.view(entry)
+    if (after === before) return
+    if (event && (after.data !== before.data || after.version !== before.version || after.status !== before.status)) {
+      for (const cb of [...entry.callbacks]) cb(after.data, event)
+    }
     for (const watcher of [...entry.watchers]) watcher()
   }
+}
+
+const unref = <T> (timer: T): T => {
+  (timer as { unref?: () => void }).unref?.()
+  return timer
 }

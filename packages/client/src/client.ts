@@ -1,14 +1,16 @@
 // LogoSyncClient: channels over one /sync connection, a local store of the last state per
 // channel, and the REST calls the seed's pages need. Runs in browsers and in Node (pass `ws`).
 import { channelForLogoVotes, channelForLogos, channelForUserVotes, type WelcomeFrame } from './protocol.js'
-import { ChannelSet, type Callback } from './channel-set.js'
+import { ChannelSet, type Callback, type ChannelEntry } from './channel-set.js'
 import type { ChannelRef } from './channels.js'
 import { Connection } from './connection.js'
 import { Emitter } from './emitter.js'
+import { defaultApiUrl, globalWebSocket, missingWebSocket, noWebSocket, pageHidden, toWebSocketUrl, watchBrowser } from './env.js'
+import { Pollers } from './poller.js'
 import { RestApi } from './rest.js'
 import { applyOwnVote, pendingState, type Incoming } from './store.js'
 import { tokenClaims } from './timing.js'
-import type { ChannelEvent, ChannelState, ClientEvents, ConnectionStatus, Logo, LogoSyncClientOptions, SyncError, VoteResult, Voting } from './types.js'
+import type { ChannelEvent, ChannelState, ClientEvents, ConnectionStatus, Logo, LogoSyncClientOptions, MutateData, MutateOptions, SyncError, VoteResult, Voting } from './types.js'
 
 export class LogoSyncClient extends Emitter<ClientEvents> {
   readonly url: string
@@ -17,6 +19,11 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
   private readonly rest: RestApi
   private readonly channels: ChannelSet
   private readonly detachBrowser: () => void
+  private readonly pollers = new Pollers((channel) => {
+    if (this.conn.status !== 'open' && !pageHidden()) this.revalidate(channel).catch(() => {})
+  })
+
+  private mutations = 0
 
   constructor (private readonly options: LogoSyncClientOptions) {
     super()
@@ -57,7 +64,7 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
       nextId: () => this.conn.nextId(),
       slowDown: () => this.conn.slowDown(),
       error: (err) => this.emit('error', err)
-    }, options.unsubscribeDelayMs ?? 0)
+    }, options.unsubscribeDelayMs ?? 0, options.channelTtlMs ?? 300_000)
     const fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
     this.rest = new RestApi({ apiUrl: this.apiUrl, fetch: fetchImpl, token: (reason) => this.tokenForRequest(reason) })
     this.detachBrowser = watchBrowser(() => this.conn.reconnectNow())
@@ -76,9 +83,7 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
 
   /** Starts connecting (only needed with `autoConnect: false`). */
   connect (): void {
-    if (this.conn.status === 'idle' && !this.options.WebSocket && !globalWebSocket()) {
-      throw new TypeError("LogoSyncClient needs a WebSocket implementation: in Node pass { WebSocket } from 'ws'")
-    }
+    if (this.conn.status === 'idle' && !this.options.WebSocket && !globalWebSocket()) throw noWebSocket()
     this.conn.start()
   }
 
@@ -98,6 +103,7 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
 
   /** Stops for good: closes the socket, no more reconnects. Held state stays readable. */
   close (): void {
+    this.pollers.close()
     this.channels.close()
     this.detachBrowser()
     this.conn.close()
@@ -118,7 +124,7 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
     if (entry.state.status !== 'pending') {
       // Read when delivered, not now: a change applied in between must not be undone by this replay.
       queueMicrotask(() => {
-        const { data, version } = entry.state
+        const { data, version } = this.channels.view(entry)
         if (entry.callbacks.has(cb)) cb(data, { channel, type: 'snapshot', version })
       })
     }
@@ -140,7 +146,8 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
 
   /** What is held for a channel; the same object until it changes. */
   getState<T> (channel: string): ChannelState<T> {
-    return (this.channels.get(channel)?.state ?? pendingState) as ChannelState<T>
+    const entry = this.channels.get(channel)
+    return (entry ? this.channels.view(entry) : pendingState) as ChannelState<T>
   }
 
   get<T> (channel: string): T | undefined { return this.getState<T>(channel).data }
@@ -158,6 +165,8 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
 
   /** Channels with a subscription on the wire (or on its way there). */
   get wiredChannels (): string[] { return this.channels.wiredChannels }
+  /** Channels the client holds state for (forgotten once unused for `channelTtlMs`). */
+  get heldChannels (): string[] { return this.channels.names }
 
   // ---- REST -------------------------------------------------------------------------------
 
@@ -213,10 +222,113 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
 
   /**
    * Reads a channel's state over REST and applies it like a snapshot (versions still win).
-   * Used for `revalidateOn*` and for polling while the socket is down.
+   * Used for `revalidateOn*` and for polling while the socket is down. One read per channel at a
+   * time: whoever asks while one is in flight shares it. Its failure becomes the channel's
+   * `error` until a later read (or the wire) succeeds; `validating` is true meanwhile.
    */
-  async revalidate (channel: string): Promise<void> {
+  revalidate (channel: string): Promise<void> {
     const entry = this.channels.entry(channel)
+    if (entry.validating) return entry.validating
+    const release = this.channels.hold(entry)
+    const done = (error: SyncError | null) => {
+      this.channels.overlay(entry, (e) => { e.validating = undefined }, null)
+      if (error || (entry.state.error && entry.state.error === entry.restError)) {
+        entry.restError = error
+        this.channels.setState(entry, { ...entry.state, error }, null)
+      }
+      release()
+    }
+    const run = this.read(entry).then(() => done(null), (err: SyncError) => {
+      done(err)
+      throw err
+    })
+    this.channels.overlay(entry, (e) => { e.validating = run }, null)
+    return run
+  }
+
+  /**
+   * Polls the channel over REST every `intervalMs` while the socket is not open (and the page
+   * is not hidden), until the returned function is called. However many ask, one timer per
+   * channel, at the shortest interval asked for: a gallery of cards polls once per channel.
+   */
+  poll (channel: string, intervalMs: number): () => void {
+    const release = this.channels.hold(this.channels.entry(channel))
+    const stop = this.pollers.add(channel, intervalMs)
+    return () => {
+      stop()
+      release()
+    }
+  }
+
+  /**
+   * Changes a channel's data locally, SWR-style: `optimisticData` shows at once; `data` (a
+   * value, a promise, or a function of the current data returning either) becomes the data once
+   * it resolves, unless the server pushed the channel something meanwhile (the push is newer);
+   * on failure the server's state shows again (`rollbackOnError`, default true) and the error is
+   * thrown. Pushed frames that arrive while it is out update the server's state underneath, so
+   * nothing flickers back; then, unless `revalidate: false`, the channel is read over REST.
+   * `mutate(channel)` alone revalidates. Resolves with the data.
+   */
+  async mutate<T> (channel: string, data?: MutateData<T>, options: MutateOptions<T> = {}): Promise<T | undefined> {
+    const entry = this.channels.entry(channel)
+    if (data === undefined) {
+      await this.revalidate(channel)
+      return this.get<T>(channel)
+    }
+    const { optimisticData, rollbackOnError = true, revalidate = true, populateCache = true } = options
+    const release = this.channels.hold(entry)
+    const seq = ++this.mutations
+    const event: ChannelEvent = { channel, type: 'local', version: null }
+    let shown: T | undefined
+    if (optimisticData !== undefined) {
+      shown = typeof optimisticData === 'function' ? (optimisticData as (c: T | undefined) => T)(this.get<T>(channel)) : optimisticData
+      this.channels.overlay(entry, (e) => { e.optimistic = { data: shown, seq } }, event)
+    }
+    const wireFrames = entry.wireFrames
+    // Only the latest mutation's end takes its data off; an earlier one ending leaves it on.
+    const settle = (commit: boolean, value?: T) => {
+      if (entry.optimistic && entry.optimistic.seq !== seq) return
+      this.channels.overlay(entry, (e) => { e.optimistic = undefined }, event)
+      if (commit) this.channels.setState(entry, { ...entry.state, data: value, status: 'ready', error: null }, { ...event, version: entry.state.version })
+    }
+    try {
+      const result = await (typeof data === 'function' ? (data as (c: T | undefined) => T | Promise<T>)(entry.state.data as T | undefined) : data)
+      settle(populateCache && result !== undefined && entry.wireFrames === wireFrames, result)
+      return result
+    } catch (err) {
+      settle(!rollbackOnError && optimisticData !== undefined, shown)
+      throw err
+    } finally {
+      release()
+      if (revalidate) this.revalidate(channel).catch(() => {})
+    }
+  }
+
+  /**
+   * Resolves once the channel holds state (React Suspense waits on it), rejects with the
+   * channel's error. Subscribes meanwhile, and reads it over REST if the socket is not open.
+   */
+  ready (channel: string): Promise<void> {
+    const entry = this.channels.entry(channel)
+    entry.ready ??= new Promise<void>((resolve, reject) => {
+      const check = () => {
+        const { status, error } = this.getState(channel)
+        if (status === 'pending' && !error) return
+        entry.ready = undefined
+        // Held a moment longer: the component that waited mounts and takes the channel over.
+        setTimeout(off, 1_000)
+        if (status === 'pending') reject(error)
+        else resolve()
+      }
+      const off = this.watch(channel, check)
+      if (this.conn.status !== 'open') this.revalidate(channel).catch(() => {})
+      check()
+    })
+    return entry.ready
+  }
+
+  private async read (entry: ChannelEntry): Promise<void> {
+    const channel = entry.name
     const wireFrames = entry.wireFrames
     const incoming = await this.fetchChannel(entry.ref)
     if (!incoming) return
@@ -273,37 +385,3 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
 }
 
 const claimsSub = (token: string | null) => (token ? tokenClaims(token)?.sub : undefined)
-const globalWebSocket = () => (globalThis as { WebSocket?: LogoSyncClientOptions['WebSocket'] }).WebSocket
-
-/** `http(s)://…` becomes `ws(s)://…`; relative URLs resolve against the page in a browser. */
-function toWebSocketUrl (url: string): string {
-  const base = (globalThis as { location?: { href: string } }).location?.href
-  const u = new URL(url, base)
-  if (u.protocol === 'http:') u.protocol = 'ws:'
-  else if (u.protocol === 'https:') u.protocol = 'wss:'
-  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new TypeError(`Not a WebSocket URL: ${url}`)
-  return u.toString()
-}
-
-/** The REST API at the same origin as the socket, over http(s). */
-function defaultApiUrl (wsUrl: string): string {
-  const u = new URL(wsUrl)
-  return `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}`
-}
-
-const missingWebSocket = class {
-  constructor () { throw new TypeError("No WebSocket implementation: in Node pass { WebSocket } from 'ws'") }
-} as unknown as NonNullable<LogoSyncClientOptions['WebSocket']>
-
-/** In a browser: reconnect at once when the network comes back or the tab returns to the front. */
-function watchBrowser (wake: () => void): () => void {
-  const w = globalThis as { addEventListener?: (t: string, l: () => void) => void, removeEventListener?: (t: string, l: () => void) => void, document?: { visibilityState?: string } }
-  if (typeof w.addEventListener !== 'function' || !w.document) return () => {}
-  const onVisible = () => { if (w.document?.visibilityState === 'visible') wake() }
-  w.addEventListener('online', wake)
-  w.addEventListener('visibilitychange', onVisible)
-  return () => {
-    w.removeEventListener?.('online', wake)
-    w.removeEventListener?.('visibilitychange', onVisible)
-  }
-}

@@ -6,11 +6,11 @@ export {
   type Channel, type ChannelKind
 } from './protocol.js'
 export type { ChannelRef } from './channels.js'
-export { backoffDelay, tokenExpiry } from './timing.js'
+export { backoffDelay, tokenClaims, tokenExpiry } from './timing.js'
 export {
   SyncError,
   type ChannelEvent, type ChannelFrame, type ChannelState, type ClientEvents, type ConnectionStatus, type ErrorCode,
-  type Logo, type LogoSyncClientOptions, type ReconnectOptions, type ServerFrame, type SyncErrorCode, type TokenReason,
+  type Logo, type LogoSyncClientOptions, type MutateData, type MutateOptions, type ReconnectOptions, type ServerFrame, type SyncErrorCode, type TokenReason,
   type TokenSource, type VoteCount, type VoteResult, type Voting, type WebSocketConstructor, type WebSocketLike,
   type WelcomeFrame
 } from './types.js'

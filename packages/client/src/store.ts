@@ -6,7 +6,7 @@ import type { ChannelFrame, Logo, VotesBatch } from './protocol.js'
 import type { ChannelRef } from './channels.js'
 import type { ChannelState } from './types.js'
 
-export const pendingState: ChannelState = Object.freeze({ data: undefined, version: null, status: 'pending', error: null })
+export const pendingState: ChannelState = Object.freeze({ data: undefined, version: null, status: 'pending', error: null, validating: false })
 
 /** What is applied: a frame from the wire, or the same shape built from a REST response. */
 export interface Incoming {
@@ -42,7 +42,7 @@ export function resetLiveMemo (memo: ListMemo): void {
 const MAX_TOMBSTONES = 1000
 
 const ready = <T>(data: T, version: number | null): ChannelState<T> =>
-  ({ data, version, status: 'ready', error: null })
+  ({ data, version, status: 'ready', error: null, validating: false })
 
 export function applyIncoming (ref: ChannelRef, state: ChannelState, frame: Incoming, memo: ListMemo): ChannelState | null {
   if (ref.kind === 'logos') return applyToList(state, frame, memo)
@@ -59,7 +59,7 @@ function applyVersioned (state: ChannelState, frame: Incoming): ChannelState | n
   if (frame.type === 'deleted') {
     if (held !== null && frame.version !== null && frame.version < held) return null
     if (state.status === 'deleted') return null
-    return { data: undefined, version: frame.version ?? held, status: 'deleted', error: null }
+    return { data: undefined, version: frame.version ?? held, status: 'deleted', error: null, validating: false }
   }
   if (frame.type !== 'snapshot' && frame.type !== 'updated') return null
   if (held !== null && frame.version !== null && frame.version <= held) return null
@@ -188,4 +188,29 @@ function rememberTombstone (memo: ListMemo, id: string, version: number): void {
     const oldest = memo.tombstones.keys().next().value
     if (oldest !== undefined) memo.tombstones.delete(oldest)
   }
+}
+
+/**
+ * `next`, with every part deep-equal to `prev` replaced by `prev`'s (plain objects and arrays):
+ * data that did not change keeps its identity, so React does not re-render for it.
+ */
+export function keepEqual<T> (prev: unknown, next: T): T {
+  if (Object.is(prev, next)) return prev as T
+  if (!isPlain(prev) || !isPlain(next) || Array.isArray(prev) !== Array.isArray(next)) return next
+  const a = prev as Record<string, unknown>
+  const b = next as Record<string, unknown>
+  const keys = Object.keys(b)
+  let same = keys.length === Object.keys(a).length
+  const out: Record<string, unknown> = Array.isArray(b) ? [] as unknown as Record<string, unknown> : {}
+  for (const k of keys) {
+    out[k] = keepEqual(a[k], b[k])
+    if (out[k] !== a[k] || !(k in a)) same = false
+  }
+  return (same ? prev : out) as T
+}
+
+const isPlain = (x: unknown): boolean => {
+  if (!x || typeof x !== 'object') return false
+  const proto = Object.getPrototypeOf(x)
+  return proto === Object.prototype || proto === Array.prototype || proto === null
 }

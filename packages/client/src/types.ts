@@ -81,6 +81,12 @@ export interface LogoSyncClientOptions {
   unsubscribeDelayMs?: number
   /** Frames sent per second at most, below the server's SYNC_RATE_LIMIT (default 100). Default 50. */
   maxFramesPerSecond?: number
+  /**
+   * A channel nothing has used (no listener, poll or request) for this long (ms) is forgotten,
+   * with its data, so a long-lived page that browses many channels does not grow without bound.
+   * Default 300 000 (5 minutes).
+   */
+  channelTtlMs?: number
 }
 
 export type SyncErrorCode = ErrorCode | 'http_error' | 'network_error' | 'token_expired' | 'protocol_error'
@@ -109,8 +115,26 @@ export interface ChannelState<T = unknown> {
   readonly version: number | null
   /** `pending` until the first state arrives; `deleted` after a `deleted` change. */
   readonly status: 'pending' | 'ready' | 'deleted'
+  /** The server refused the channel (`forbidden`, …), or the last REST read of it failed. */
   readonly error: SyncError | null
+  /** A REST read of the channel (revalidate, polling) is in flight. */
+  readonly validating: boolean
 }
+
+/** `mutate`'s options, as SWR's. */
+export interface MutateOptions<T> {
+  /** Shown at once, until the mutation settles: a value, or a function of the current data. */
+  optimisticData?: T | ((current: T | undefined) => T)
+  /** On failure, go back to the server's state (default true); false keeps the optimistic data. */
+  rollbackOnError?: boolean
+  /** Read the channel over REST once the mutation settled (default true). */
+  revalidate?: boolean
+  /** Make the mutation's result the channel's data (default true). */
+  populateCache?: boolean
+}
+
+/** What `mutate` is given: the new data, a promise of it, or a function of the current data returning either. */
+export type MutateData<T> = T | Promise<T> | ((current: T | undefined) => T | Promise<T>)
 
 /** What a `subscribe` callback learns besides the data. */
 export interface ChannelEvent {
