@@ -2,7 +2,7 @@
 // each returns the next state, or null when the input is dropped (older than held) or changes
 // nothing. The rules follow the design: single-entity channels compare against the version held;
 // the `logos` list compares each item's own version; private channels are always sent whole.
-import type { ChannelFrame, Logo, VotesBatch } from './protocol.js'
+import { isWholeChannel, type ChannelFrame, type Logo, type VotesBatch } from './protocol.js'
 import type { ChannelRef } from './channels.js'
 import type { ChannelState } from './types.js'
 
@@ -46,7 +46,9 @@ const ready = <T>(data: T, version: number | null): ChannelState<T> =>
 
 export function applyIncoming (ref: ChannelRef, state: ChannelState, frame: Incoming, memo: ListMemo): ChannelState | null {
   if (ref.kind === 'logos') return applyToList(state, frame, memo)
-  if (ref.kind === 'userVotes') {
+  // Other whole channels (a user's votes; any kind the vocabulary marks whole) are sent whole:
+  // each snapshot or update replaces what is held.
+  if (isWholeChannel(ref)) {
     if (frame.type !== 'snapshot' && frame.type !== 'updated') return null
     return ready(frame.data, null)
   }
