@@ -30,6 +30,8 @@ export class SyncConnection {
   /** performance.now() at open, for the connection's duration in the close log line. */
   readonly openedAt = performance.now()
   user: Principal | null = null
+  /** An identity change (handshake token, auth op) still being verified; later frames wait for it. */
+  identityPending: Promise<void> | null = null
   /** By channel name; managed by Subscriptions (subscriptions.ts). */
   readonly subs = new Map<string, Subscription>()
   /** Cleared on every server ping, set by the pong (or any frame). */
@@ -37,7 +39,11 @@ export class SyncConnection {
   closing = false
   /** The code this side closed with (reported instead of the peer's echo). */
   closeCode: number | undefined
-  /** When changes started being held back; 0 when none are. */
+  /**
+   * When the client fell behind: its socket went over SYNC_MAX_BUFFER_BYTES or changes started
+   * being held back; 0 while it keeps up. Only catching up resets it (drain), never anything the
+   * client sends or asks for: a client that does not read is closed with 4009 whatever it says.
+   */
   backlogSince = 0
   /** Held-back changes, created the first time a client falls behind (most never do). */
   private backlog: Map<string, Broadcast> | null = null
@@ -75,6 +81,14 @@ export class SyncConnection {
     if (!this.isOpen) return
     this.socket.send(bytes, { binary: false })
     this.stats.frameOut(type, bytes.length)
+    // Replies (subscribed, pong, errors) go straight out: they too can put a socket that is not
+    // being read over its buffer, and start the clock.
+    if (this.backlogSince === 0 && this.socket.bufferedAmount > this.limits.maxBufferBytes) this.fallBehind()
+  }
+
+  private fallBehind (): void {
+    this.backlogSince = Date.now()
+    this.onBehind(this)
   }
 
   /**
@@ -101,10 +115,7 @@ export class SyncConnection {
 
   private holdBack (b: Broadcast): void {
     const backlog = this.backlog ??= new Map()
-    if (this.backlogSince === 0) {
-      this.backlogSince = Date.now()
-      this.onBehind(this)
-    }
+    if (this.backlogSince === 0) this.fallBehind()
     if (b.type === 'snapshot') {
       // A snapshot replaces everything held for its channel.
       for (const [key, held] of backlog) {
@@ -133,29 +144,33 @@ export class SyncConnection {
   }
 
   /**
-   * Sends held-back changes while the socket has room. Returns 'slow' when the client has been
-   * behind for longer than allowed (the caller closes it with 4009).
+   * Sends held-back changes while the socket has room. 'drained' only when nothing is held back
+   * and the socket is under its buffer again; 'slow' when the client has been behind for longer
+   * than allowed (the caller closes it with 4009).
    */
   drain (now = Date.now()): 'drained' | 'behind' | 'slow' {
-    if (this.backlog === null) return 'drained'
-    for (const [key, b] of this.backlog) {
-      if (this.socket.bufferedAmount > this.limits.maxBufferBytes) break
-      this.backlog.delete(key)
-      this.write(b.bytes, b.type)
+    if (this.backlog !== null) {
+      for (const [key, b] of this.backlog) {
+        if (this.socket.bufferedAmount > this.limits.maxBufferBytes) break
+        this.backlog.delete(key)
+        this.write(b.bytes, b.type)
+      }
+      if (this.backlog.size === 0) this.backlog = null
     }
-    if (this.backlog.size === 0) {
-      this.backlog = null
+    if (this.backlog === null && this.socket.bufferedAmount <= this.limits.maxBufferBytes) {
       this.backlogSince = 0
       return 'drained'
     }
     return now - this.backlogSince > this.limits.slowConsumerMs ? 'slow' : 'behind'
   }
 
-  /** Forgets held-back changes of a channel the client left. */
+  /**
+   * Forgets held-back changes of a channel the client left or subscribes to again. The clock
+   * keeps running: a client re-subscribing must not look like one that caught up.
+   */
   forget (channel: string): void {
     if (this.backlog === null) return
     for (const [key, b] of this.backlog) if (b.channel === channel) this.backlog.delete(key)
-    if (this.backlog.size === 0) this.backlogSince = 0
   }
 
   /**
