@@ -1,15 +1,17 @@
 import fastifyJwt from '@fastify/jwt'
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { USER_ID_PATTERN, type Principal } from '../src/domain.js'
+import type { Principal } from '../src/domain.js'
+import { createTokenVerifier, roleClaims, TokenError } from '../src/tokens.js'
 
 /** What a token is signed for (`exp` and `iat` are added by the signer). */
 type Claims = Pick<Principal, 'sub' | 'role'>
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
-    payload: Claims
-    user: Principal & { iat?: number }
+    /** What the server signs: `sub`, and the role where JWT_ROLE_CLAIM says (src/tokens.ts roleClaims). */
+    payload: { sub: string } & Record<string, unknown>
+    user: Principal
   }
 }
 
@@ -19,69 +21,63 @@ declare module 'fastify' {
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** preHandler: a valid admin token (401 without a valid token, 403 for another role). */
     requireAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
-    /** Verifies a raw token (for /sync); throws on anything but a valid, unexpired token. */
-    verifyToken: (token: string) => Principal
-    /** Signs a token for a user with the configured expiry. */
+    /**
+     * Verifies a raw token, the same way for REST, the /sync handshake and the in-band auth op;
+     * rejects (TokenError) on anything but a valid, unexpired token. Async: a JWKS key may have
+     * to be fetched.
+     */
+    verifyToken: (token: string) => Promise<Principal>
+    /** Signs an HS256 token for a user with the configured expiry (dev tokens). */
     signToken: (user: Claims) => string
     /** Counts refused credentials; metrics hook in here. */
     onAuthFailure: Set<(reason: string) => void>
   }
 }
 
-const SUB = new RegExp(USER_ID_PATTERN)
-
-/** The latest instant a Date can hold (ms since the epoch): an `exp` past it has no expiry time. */
-const LATEST_DATE_MS = 8.64e15
+const BEARER = /^Bearer +(\S+) *$/i
 
 /**
- * Claims we accept: a safe `sub` (it appears in channel names), a known role, and an `exp` (when
- * there is one) that a Date can hold. A token with an `exp` no Date can hold is refused: its
- * expiry could not be reported (`expiresAt`) or armed, and no real issuer mints one. One rule for
- * REST, the /sync handshake and the in-band auth op, since all three call this.
+ * JWT auth: HS256 with JWT_SECRET (or the dev secret), and/or RS/PS/ES/EdDSA from an identity
+ * provider's JWKS (JWT_JWKS_URL); exp required (JWT_REQUIRE_EXP), JWT_ISSUER / JWT_AUDIENCE
+ * checked, the role read from JWT_ROLE_CLAIM (src/tokens.ts). `user` and `admin` roles: 401 for
+ * a missing or bad token, 403 for a wrong role. @fastify/jwt signs the server's own tokens.
  */
-function checkClaims (decoded: unknown): Principal {
-  const c = decoded as Partial<Claims> & { exp?: unknown }
-  if (typeof c?.sub !== 'string' || !SUB.test(c.sub)) throw new Error('token has no valid sub claim')
-  if (c.role !== 'user' && c.role !== 'admin') throw new Error('token has no valid role claim')
-  if (c.exp !== undefined && (typeof c.exp !== 'number' || !Number.isFinite(c.exp) || c.exp * 1000 > LATEST_DATE_MS)) {
-    throw new Error('token has an exp claim no date can hold')
-  }
-  return c as Principal
-}
-
-/** JWT auth (HS256, JWT_SECRET): `user` and `admin` roles, 401 for a missing/bad token, 403 for a wrong role. */
 export default fp(async function authPlugin (fastify) {
-  const { jwtSecret, JWT_EXPIRES_IN, JWT_REQUIRE_EXP, jwtIssuers, jwtAudiences } = fastify.config
+  const c = fastify.config
   await fastify.register(fastifyJwt, {
-    secret: jwtSecret,
+    secret: c.jwtSecret,
     sign: {
       algorithm: 'HS256',
-      expiresIn: /^\d+$/.test(JWT_EXPIRES_IN) ? Number(JWT_EXPIRES_IN) * 1000 : JWT_EXPIRES_IN,
-      ...(jwtIssuers.length > 0 ? { iss: jwtIssuers[0] } : {}),
-      ...(jwtAudiences.length > 0 ? { aud: jwtAudiences[0] } : {})
-    },
-    verify: {
-      algorithms: ['HS256'],
-      // A token without exp would be good forever: refused unless JWT_REQUIRE_EXP=false. A checked
-      // iss/aud must also be present (fast-jwt only checks the ones a token has).
-      requiredClaims: [...(JWT_REQUIRE_EXP ? ['exp'] : []), ...(jwtIssuers.length > 0 ? ['iss'] : []), ...(jwtAudiences.length > 0 ? ['aud'] : [])],
-      ...(jwtIssuers.length > 0 ? { allowedIss: jwtIssuers } : {}),
-      ...(jwtAudiences.length > 0 ? { allowedAud: jwtAudiences } : {})
+      expiresIn: /^\d+$/.test(c.JWT_EXPIRES_IN) ? Number(c.JWT_EXPIRES_IN) * 1000 : c.JWT_EXPIRES_IN,
+      ...(c.jwtIssuers.length > 0 ? { iss: c.jwtIssuers[0] } : {}),
+      ...(c.jwtAudiences.length > 0 ? { aud: c.jwtAudiences[0] } : {})
     }
+  })
+  const verify = createTokenVerifier({
+    // The generated secret only backs dev tokens; with a JWKS alone, HS256 is not accepted.
+    secret: c.JWT_SECRET ?? (c.devTokens ? c.jwtSecret : null),
+    ...(c.JWT_JWKS_URL ? { jwksUrl: c.JWT_JWKS_URL } : {}),
+    requireExp: c.JWT_REQUIRE_EXP,
+    issuers: c.jwtIssuers,
+    audiences: c.jwtAudiences,
+    roleClaim: c.JWT_ROLE_CLAIM,
+    jwksCooldownMs: c.JWT_JWKS_COOLDOWN_MS
   })
   const failureListeners = new Set<(reason: string) => void>()
   fastify.decorate('onAuthFailure', failureListeners)
   const fail = (reason: string) => { for (const l of failureListeners) l(reason) }
+  const log = fastify.log.child({ component: 'auth' })
 
-  fastify.decorate('verifyToken', (token: string) => {
+  fastify.decorate('verifyToken', async (token: string) => {
     try {
-      return checkClaims(fastify.jwt.verify(token))
+      return await verify(token)
     } catch (err) {
       fail('invalid_token')
+      log.debug({ reason: err instanceof TokenError ? err.reason : String(err) }, 'token refused')
       throw err
     }
   })
-  fastify.decorate('signToken', (user: Claims) => fastify.jwt.sign({ sub: user.sub, role: user.role }))
+  fastify.decorate('signToken', (user: Claims) => fastify.jwt.sign({ sub: user.sub, ...roleClaims(c.JWT_ROLE_CLAIM, user.role) }))
 
   async function authenticate (request: FastifyRequest) {
     const header = request.headers.authorization
@@ -89,11 +85,14 @@ export default fp(async function authPlugin (fastify) {
       fail('missing_token')
       throw fastify.httpErrors.unauthorized('Missing bearer token')
     }
-    try {
-      await request.jwtVerify()
-      checkClaims(request.user)
-    } catch {
+    const token = BEARER.exec(header)?.[1]
+    if (!token) {
       fail('invalid_token')
+      throw fastify.httpErrors.unauthorized('Invalid or expired token')
+    }
+    try {
+      request.user = await fastify.verifyToken(token)
+    } catch {
       throw fastify.httpErrors.unauthorized('Invalid or expired token')
     }
   }

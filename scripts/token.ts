@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
 import { ConfigError, loadConfig } from '../src/config.js'
 import { USER_ID_PATTERN } from '../src/domain.js'
+import { roleClaims } from '../src/tokens.js'
 
 const USAGE = 'usage: npm run token -- --sub <user id> [--role user|admin] [--expires 1h]'
 
@@ -37,7 +38,7 @@ function main (): number {
     ...(config.jwtIssuers.length > 0 ? { iss: config.jwtIssuers[0] } : {}),
     ...(config.jwtAudiences.length > 0 ? { aud: config.jwtAudiences[0] } : {})
   })
-  console.log(sign({ sub: args.sub, role: args.role }))
+  console.log(sign({ sub: args.sub, ...roleClaims(config.JWT_ROLE_CLAIM, args.role) }))
   return 0
 }
 

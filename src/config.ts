@@ -44,6 +44,11 @@ export const EnvSchema = Type.Object({
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   /** Accepted `aud` values, comma-separated; unset: any. Tokens the server signs carry the first. */
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  /** An identity provider's JWKS: RS/PS/ES/EdDSA tokens are verified with its keys. */
+  JWT_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
+  JWT_JWKS_COOLDOWN_MS: Int(30_000, 0, 3_600_000, 'least time between two JWKS fetches caused by tokens with an unknown kid'),
+  /** The claim that holds the role: a name, or a dotted path such as realm_access.roles (Keycloak). */
+  JWT_ROLE_CLAIM: Type.String({ default: 'role', minLength: 1, maxLength: 200 }),
 
   BODY_LIMIT: Int(1024 * 1024, 1024, 64 * 1024 * 1024),
   RATE_LIMIT_MAX: Int(600, 1),
@@ -97,7 +102,10 @@ export interface Config extends Env {
   SEED_DEMO_DATA: boolean
   /** The secret actually used; generated when JWT_SECRET is unset outside production. */
   jwtSecret: string
-  /** True when the secret was generated: enables POST /auth/dev-token. */
+  /**
+   * True when the secret was generated (no JWT_SECRET, no JWT_JWKS_URL, not production): enables
+   * POST /auth/dev-token. HS256 tokens are accepted only with JWT_SECRET or dev tokens.
+   */
   devTokens: boolean
   corsOrigins: string[] | '*'
   trustProxy: boolean | number | string[]
@@ -210,8 +218,8 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   }
   const e = values as Env
   const isProduction = e.NODE_ENV === 'production'
-  if (isProduction && !e.JWT_SECRET) {
-    throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production (no throwaway secrets in production)')
+  if (isProduction && !e.JWT_SECRET && !e.JWT_JWKS_URL) {
+    throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production (no throwaway secrets in production), unless JWT_JWKS_URL is set')
   }
   if (e.METRICS_PORT !== undefined && e.METRICS_PORT === e.PORT) {
     throw new ConfigError('METRICS_PORT', `must differ from PORT (both ${e.PORT}); leave it unset to serve /metrics on the app's port`)
@@ -224,7 +232,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     bus: chooseBus(e, redis),
     SEED_DEMO_DATA: e.SEED_DEMO_DATA ?? e.DATABASE_URL === undefined,
     jwtSecret: e.JWT_SECRET ?? randomBytes(32).toString('hex'),
-    devTokens: !e.JWT_SECRET && !isProduction,
+    devTokens: !e.JWT_SECRET && !e.JWT_JWKS_URL && !isProduction,
     corsOrigins: origins === '*' ? '*' : origins.split(',').map((s) => s.trim()).filter(Boolean),
     trustProxy: parseTrustProxy(e.TRUST_PROXY.trim()),
     isProduction,

@@ -23,7 +23,8 @@ export interface HubLimits extends ConnectionLimits {
 
 export interface HubOptions {
   reads: SyncReads
-  verifyToken: (token: string) => Principal
+  /** Rejects for any token that must not be accepted. Async: a JWKS key may have to be fetched. */
+  verifyToken: (token: string) => Promise<Principal>
   limits: HubLimits
   log: FastifyBaseLogger
 }
@@ -78,7 +79,10 @@ export class SyncHub {
 
   // --- connections --------------------------------------------------------------------------
 
-  /** A new socket: authenticate from the handshake token (if any), then welcome it. */
+  /**
+   * A new socket: authenticate from the handshake token (if any), then welcome it. Frames that
+   * arrive while the token is being verified wait for it (see `dispatch`).
+   */
   connect (socket: WebSocket, token: string | null): SyncConnection {
     const conn = new SyncConnection(socket, this.limits, this.stats, this.watchBehind)
     if (this.closing) {
@@ -89,16 +93,25 @@ export class SyncHub {
     this.stats.connection(true)
     socket.on('close', (code: number) => this.disconnected(conn, code))
     socket.on('pong', () => { conn.alive = true })
-    let user: Principal | null = null
-    if (token !== null) {
-      try {
-        user = this.verifyToken(token)
-      } catch {
-        conn.error(ErrorCode.unauthorized, 'token is invalid or expired')
-        conn.close(CloseCode.unauthorized, 'invalid token')
-        return conn
-      }
+    if (token === null) this.welcome(conn, null)
+    else this.inOrder(conn, () => this.verifyHandshake(conn, token))
+    return conn
+  }
+
+  private async verifyHandshake (conn: SyncConnection, token: string): Promise<void> {
+    let user: Principal
+    try {
+      user = await this.verifyToken(token)
+    } catch {
+      conn.error(ErrorCode.unauthorized, 'token is invalid or expired')
+      conn.close(CloseCode.unauthorized, 'invalid token')
+      return
     }
+    this.welcome(conn, user)
+  }
+
+  private welcome (conn: SyncConnection, user: Principal | null): void {
+    if (conn.closing) return
     this.log.debug({ connectionId: conn.id, user: user?.sub ?? null, role: user?.role ?? null }, 'sync connection opened')
     conn.send({
       type: 'welcome',
@@ -108,7 +121,21 @@ export class SyncHub {
       heartbeatMs: this.limits.heartbeatMs
     })
     if (user) this.identify(conn, user)
-    return conn
+  }
+
+  /**
+   * Runs an identity change (handshake or auth op) after any still in flight, and makes every
+   * frame that arrives meanwhile wait for it: a subscribe sent right after an auth op acts as
+   * the identity that op gave, as it did when verification was synchronous.
+   */
+  private inOrder (conn: SyncConnection, change: () => Promise<void>): Promise<void> {
+    const previous = conn.identityPending ?? Promise.resolve()
+    const pending = previous.then(change).catch((err: unknown) => {
+      this.log.error({ err, connectionId: conn.id }, 'sync identity change failed')
+    })
+    conn.identityPending = pending
+    void pending.then(() => { if (conn.identityPending === pending) conn.identityPending = null })
+    return pending
   }
 
   /** One function for every connection (not a closure each): a connection fell behind. */
@@ -172,12 +199,13 @@ export class SyncHub {
     if (conn.closing || this.closing) return
     this.stats.frameIn(frame.op)
     conn.goodFrame()
+    // Queued synchronously, before any await, so identity changes keep the order they came in.
+    if (frame.op === 'auth') return this.inOrder(conn, () => this.authenticate(conn, frame.token, frame.id))
+    if (conn.identityPending) await conn.identityPending
+    if (conn.closing || this.closing) return
     switch (frame.op) {
       case 'ping':
         conn.send({ type: 'pong', ...withId(frame.id), serverTime: new Date().toISOString() })
-        return
-      case 'auth':
-        this.authenticate(conn, frame.token, frame.id)
         return
       case 'unsubscribe':
         this.subscriptions.unsubscribe(conn, frame.channel, frame.id)
@@ -187,22 +215,24 @@ export class SyncHub {
     }
   }
 
-  private authenticate (conn: SyncConnection, token: string, id?: RequestId): void {
+  /**
+   * The auth op, all or nothing: everything the reply needs is worked out before the identity
+   * changes, so a token that cannot be answered for (an expiry no Date can hold) changes nothing.
+   */
+  private async authenticate (conn: SyncConnection, token: string, id?: RequestId): Promise<void> {
     let user: Principal
+    let expiresAt: string | null
     try {
-      user = this.verifyToken(token)
+      user = await this.verifyToken(token)
+      expiresAt = typeof user.exp === 'number' ? new Date(user.exp * 1000).toISOString() : null
     } catch {
       // The connection keeps the identity it had; only its own token expiring closes it.
       conn.error(ErrorCode.unauthorized, 'token is invalid or expired', id)
       return
     }
+    if (conn.closing) return
     this.identify(conn, user)
-    conn.send({
-      type: 'authenticated',
-      ...withId(id),
-      user: { sub: user.sub, role: user.role },
-      expiresAt: typeof user.exp === 'number' ? new Date(user.exp * 1000).toISOString() : null
-    })
+    conn.send({ type: 'authenticated', ...withId(id), user: { sub: user.sub, role: user.role }, expiresAt })
   }
 
   /** Sets the connection's user; drops private subscriptions the new user may not read. */
