@@ -1,6 +1,7 @@
-import fastifyRateLimit from '@fastify/rate-limit'
+import fastifyRateLimit, { type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
 import type { preHandlerHookHandler } from 'fastify'
+import { createSharedLimiter } from '../src/rate-limit/shared-store.js'
 import { redisOf } from './redis.js'
 
 /** ip, vote: the REST limits here; sync_connections: SYNC_MAX_CONNECTIONS_PER_IP (routes/sync.ts). */
@@ -17,20 +18,32 @@ declare module 'fastify' {
 
 /**
  * A global per-IP limit (RATE_LIMIT_MAX per minute) and a tighter per-user limit on voting.
- * Backed by Redis when it is configured (any topology: the limiter's script takes one key) so a
- * limit holds across replicas; in-process otherwise.
- * If Redis is away the limiter lets requests through (skipOnError) rather than failing them.
+ * In-process on the embedded default. With Redis (any topology: the lease script takes one key)
+ * a limit holds across replicas without a Redis round trip per request: each replica leases a
+ * tenth of a key's budget from Redis at a time and spends it locally (src/rate-limit/shared-store.ts: never more than the limit over
+ * all replicas; a client moving between replicas may be refused a little early). A request is
+ * never failed because Redis is away: the limit then holds per replica.
  */
 export default fp(async function rateLimitPlugin (fastify) {
   const redis = redisOf(fastify)
   const listeners = new Set<(scope: RateLimitScope) => void>()
   fastify.decorate('onRateLimited', listeners)
+  let store: FastifyRateLimitStoreCtor | null = null
+  if (redis) {
+    const log = fastify.log.child({ component: 'rate-limit' })
+    store = createSharedLimiter({
+      redis,
+      prefix: `${fastify.config.REDIS_KEY_PREFIX}rl:`,
+      onError: (err) => log.warn({ err }, 'rate limits cannot reach Redis: each replica holds them on its own until it answers'),
+      onRecovered: () => log.info('rate limits reach Redis again')
+    }).Store
+  }
   await fastify.register(fastifyRateLimit, {
     global: true,
     max: fastify.config.RATE_LIMIT_MAX,
     timeWindow: 60_000,
     skipOnError: true,
-    ...(redis ? { redis, nameSpace: `${fastify.config.REDIS_KEY_PREFIX}rl:` } : {}),
+    ...(store ? { store } : {}),
     onExceeded: () => { for (const l of listeners) l('ip') }
   })
   // A second limiter on the vote routes. The plugin's own per-route hook would replace the

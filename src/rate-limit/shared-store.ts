@@ -1,0 +1,178 @@
+// A rate-limit store for @fastify/rate-limit whose limits hold across replicas without a Redis
+// round trip per request: each replica leases part of a key's budget from Redis and spends it
+// locally. A key's budget (`max` per window) lives in Redis as the number of requests leased so
+// far in the window; a replica asks for LEASE_SHARE of `max` at a time (at least 1), atomically
+// capped at what is left, and answers requests from its lease until it runs out. Requests that
+// arrive while a lease is on its way wait for it (one lease in flight per key per replica).
+//
+// The precision traded: never more than `max` per window over all replicas; but tokens leased by
+// a replica the client stopped using are not available to the others, so a client that moves
+// between replicas may be refused up to (replicas − 1) × (lease − 1) requests early (with the
+// default 600 per minute and a lease of 60: at most 59 early with two replicas). A key costs one
+// Redis round trip per lease: one per LEASE_SHARE of its budget, so about ten per window for a
+// client that uses its whole limit, one per window for one that sends a few requests.
+// Windows are fixed, as with @fastify/rate-limit's Redis store: they start at the key's first
+// lease and end at its expiry, which each replica learns from the lease's answer.
+// With Redis away, each replica counts on its own (a limit per replica) until Redis answers again;
+// a request is never failed for it.
+import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
+import type { RedisClient } from '../redis-client.js'
+
+/** A lease is this share of a key's limit (at least one request). */
+export const LEASE_SHARE = 0.1
+
+/** KEYS[1]: requests leased in the window. ARGV: wanted, max, window ms. Returns { granted, leased, ttl }. */
+const LEASE_LUA = `
+local leased = tonumber(redis.call('GET', KEYS[1]) or '0')
+local grant = math.min(tonumber(ARGV[1]), tonumber(ARGV[2]) - leased)
+if grant > 0 then leased = redis.call('INCRBY', KEYS[1], grant) else grant = 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  if leased == 0 then redis.call('SET', KEYS[1], 0) end
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  ttl = tonumber(ARGV[3])
+end
+return { grant, leased, ttl }
+`
+
+type LeaseCommand = (key: string, wanted: number, max: number, windowMs: number) => Promise<[number, number, number]>
+type Callback = (error: Error | null, result?: { current: number, ttl: number }) => void
+
+interface Entry {
+  /** When the window ends (this clock). */
+  windowEnd: number
+  /** Requests this replica may still let through from its lease. */
+  lease: number
+  /** Requests leased over all replicas, as of this replica's last lease. */
+  leased: number
+  /** Redis had no budget left: refuse here until the window ends. */
+  exhausted: boolean
+  /** Refusals counted here (the count reported past `max`). */
+  over: number
+  /** Redis away: requests counted by this replica alone. */
+  alone: number
+  /** Requests waiting for the lease in flight (null: none in flight). */
+  waiting: { callback: Callback, max: number }[] | null
+}
+
+export interface SharedLimitOptions {
+  redis: RedisClient
+  /** Prefix of every key, e.g. `logo-sync:rl:`. */
+  prefix: string
+  /** Bound on keys remembered locally (the oldest is forgotten first: its lease is given up). */
+  maxKeys?: number
+  /** A lease failed: Redis could not be reached (the caller logs it once per outage). */
+  onError?: (err: unknown) => void
+  /** A lease succeeded after a failure. */
+  onRecovered?: () => void
+}
+
+export interface SharedLimiter {
+  /** The store class to hand to @fastify/rate-limit (`store`). */
+  Store: FastifyRateLimitStoreCtor
+  readonly stats: { leases: number, local: number }
+}
+
+export function createSharedLimiter (opts: SharedLimitOptions): SharedLimiter {
+  const { redis, prefix } = opts
+  const maxKeys = opts.maxKeys ?? 100_000
+  const entries = new Map<string, Entry>()
+  const stats = { leases: 0, local: 0 }
+  let failing = false
+
+  const commands = redis as unknown as { logoSyncLease?: LeaseCommand }
+  if (!commands.logoSyncLease) redis.defineCommand('logoSyncLease', { numberOfKeys: 1, lua: LEASE_LUA })
+  const leaseCommand: LeaseCommand = (...args) => (redis as unknown as Required<typeof commands>).logoSyncLease(...args)
+
+  function entry (key: string, windowMs: number, now: number): Entry {
+    let e = entries.get(key)
+    if (e === undefined || (now >= e.windowEnd && e.waiting === null)) {
+      e = { windowEnd: now + windowMs, lease: 0, leased: 0, exhausted: false, over: 0, alone: 0, waiting: null }
+      entries.delete(key)
+      entries.set(key, e)
+      if (entries.size > maxKeys) entries.delete(entries.keys().next().value!)
+    }
+    return e
+  }
+
+  const ttlOf = (e: Entry) => Math.max(1, e.windowEnd - Date.now())
+
+  /** Answers from what this replica holds; false when a lease is needed first. */
+  function answer (e: Entry, max: number, callback: Callback): boolean {
+    if (e.lease > 0) {
+      e.lease--
+      stats.local++
+      callback(null, { current: e.leased - e.lease, ttl: ttlOf(e) })
+      return true
+    }
+    if (e.exhausted) {
+      stats.local++
+      callback(null, { current: max + ++e.over, ttl: ttlOf(e) })
+      return true
+    }
+    if (redis.status !== 'ready') {
+      stats.local++
+      callback(null, { current: ++e.alone, ttl: ttlOf(e) })
+      return true
+    }
+    return false
+  }
+
+  function lease (key: string, e: Entry, windowMs: number): void {
+    const waiting = e.waiting!
+    const max = waiting[0].max
+    const wanted = Math.max(Math.ceil(max * LEASE_SHARE), waiting.length, 1)
+    stats.leases++
+    leaseCommand(key, wanted, max, windowMs).then(([granted, leased, ttl]) => {
+      e.lease += granted
+      e.leased = leased
+      e.windowEnd = Date.now() + ttl
+      if (leased >= max) e.exhausted = true
+      if (failing) { failing = false; opts.onRecovered?.() }
+      settle(key, e, windowMs)
+    }, (err: unknown) => {
+      if (!failing) { failing = true; opts.onError?.(err) }
+      // Counted by this replica alone until Redis answers.
+      const queued = e.waiting ?? []
+      e.waiting = null
+      for (const { callback } of queued) callback(null, { current: ++e.alone, ttl: ttlOf(e) })
+    })
+  }
+
+  /** Serves the requests that waited for a lease; leases again for those it did not cover. */
+  function settle (key: string, e: Entry, windowMs: number): void {
+    const queued = e.waiting ?? []
+    e.waiting = null
+    let i = 0
+    while (i < queued.length && answer(e, queued[i].max, queued[i].callback)) i++
+    if (i < queued.length) {
+      e.waiting = queued.slice(i)
+      lease(key, e, windowMs)
+    }
+  }
+
+  class SharedStore implements FastifyRateLimitStore {
+    /** Key prefix: `prefix`, plus the route for a route's own limiter (see child()). */
+    // (@fastify/rate-limit constructs the store with its options: nothing in them is needed here.)
+    namespace = prefix
+
+    incr (id: string, callback: Callback, timeWindow: number, max: number): void {
+      const key = this.namespace + id
+      const e = entry(key, timeWindow, Date.now())
+      if (e.waiting !== null) { e.waiting.push({ callback, max }); return }
+      if (answer(e, max, callback)) return
+      e.waiting = [{ callback, max }]
+      lease(key, e, timeWindow)
+    }
+
+    // Typed as route options; at run time the plugin passes its merged params, with `routeInfo`.
+    child (routeOptions: object): FastifyRateLimitStore {
+      const route = (routeOptions as { routeInfo?: { method?: string, url?: string } }).routeInfo ?? {}
+      const store = new SharedStore()
+      store.namespace = `${this.namespace}${route.method ?? ''}${route.url ?? ''}-`
+      return store
+    }
+  }
+
+  return { Store: SharedStore as unknown as FastifyRateLimitStoreCtor, stats }
+}
