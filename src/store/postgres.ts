@@ -1,14 +1,15 @@
 // PostgreSQL adapter (scaled mode): `pg` pool, versioned migrations under an advisory lock so
-// replicas booting together migrate once. A vote is one transaction: insert/delete the
-// (logo, user) row, then bump total_votes and version under the logo row's lock, so the count
-// is exact under any concurrency and across any number of replicas. Transaction steps (the
+// replicas booting together migrate once. Votes are committed in groups (postgres-votes.ts):
+// the rows and the count move under the logo row's lock in one transaction, so the count is
+// exact under any concurrency and across any number of replicas. Transaction steps (the
 // LISTEN/NOTIFY bus) join every write transaction before its COMMIT.
 import pg from 'pg'
 import type { BusEvent } from '../bus/types.js'
 import { changeOf } from '../changes.js'
-import { isVotingOpen, type CreateLogoInput, type DeadlineState, type Logo, type UpdateLogoInput } from '../domain.js'
+import type { CreateLogoInput, DeadlineState, Logo, UpdateLogoInput } from '../domain.js'
 import { newLogoId } from './ids.js'
-import { NotFoundError, VotingClosedError, type Store, type StoreTransaction, type TransactionStep, type VoteOutcome } from './types.js'
+import { createVoteBatcher } from './postgres-votes.js'
+import type { Store, StoreTransaction, TransactionStep } from './types.js'
 
 const MIGRATION_LOCK = 0x10605e7c
 /** How long closing the pool may take at shutdown (in-flight queries finish first when they can). */
@@ -141,30 +142,8 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
     })
   }
 
-  const vote = (logoId: string, userId: string, cast: boolean): Promise<VoteOutcome> => tx(async (c) => {
-    // FOR SHARE: votes don't block each other, but a deadline change waits for the votes in
-    // flight, so no vote that started before a closing deadline commits after it.
-    const { rows: [voting] } = await c.query<{ deadline: Date | null }>('SELECT deadline FROM voting WHERE id = 1 FOR SHARE')
-    const deadline = voting.deadline ? voting.deadline.toISOString() : null
-    if (!isVotingOpen(deadline)) throw new VotingClosedError(deadline!)
-    let changed: boolean
-    try {
-      const r = cast
-        ? await c.query('INSERT INTO votes (logo_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [logoId, userId])
-        : await c.query('DELETE FROM votes WHERE logo_id = $1 AND user_id = $2', [logoId, userId])
-      changed = r.rowCount === 1
-    } catch (err) {
-      if ((err as { code?: string }).code === '23503') throw new NotFoundError('Logo') // FK: no such logo
-      throw err
-    }
-    const { rows: [row] } = changed
-      ? await c.query<{ total_votes: number, version: number }>('UPDATE logos SET total_votes = total_votes + $1, version = version + 1 WHERE id = $2 RETURNING total_votes, version', [cast ? 1 : -1, logoId])
-      : await c.query<{ total_votes: number, version: number }>('SELECT total_votes, version FROM logos WHERE id = $1', [logoId])
-    if (!row) throw new NotFoundError('Logo')
-    const outcome: VoteOutcome = { logoId, totalVotes: row.total_votes, voted: cast, version: row.version, changed }
-    await runSteps(c, [changeOf.vote(outcome, userId)])
-    return outcome
-  })
+  // Votes are committed in groups (src/store/postgres-votes.ts), each with its own exact answer.
+  const votes = createVoteBatcher({ transaction: tx, runSteps })
 
   return {
     kind: 'postgres',
@@ -204,8 +183,8 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
       const { rows: [row] } = await db.query<{ version: number }>('DELETE FROM logos WHERE id = $1 RETURNING version', [id])
       return row ? { _id: id, version: row.version + 1 } : null
     }, (deleted) => deleted && changeOf.deleted(deleted)),
-    castVote: (logoId, userId) => vote(logoId, userId, true),
-    retractVote: (logoId, userId) => vote(logoId, userId, false),
+    castVote: (logoId, userId) => votes.vote(logoId, userId, true),
+    retractVote: (logoId, userId) => votes.vote(logoId, userId, false),
     async getVotes (logoId) {
       const { rows: [row] } = await pool.query<{ total_votes: number, version: number }>('SELECT total_votes, version FROM logos WHERE id = $1', [logoId])
       return row ? { logoId, totalVotes: row.total_votes, version: row.version } : null
