@@ -1,7 +1,9 @@
 // Config is read once, here, validated with a TypeBox schema, and handed down typed
 // (`fastify.config`). Nothing else reads process.env.
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { parseEnv } from 'node:util'
 import { Type, type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 
@@ -203,6 +205,22 @@ function chooseBus (e: Env, redis: RedisTopology | null): Config['bus'] {
   if (redis && redisConfigured({ redis })) return { kind: 'redis', reason: `Redis is configured (${REDIS_VARIABLE[redis.mode]}): pub/sub after each commit` }
   if (e.DATABASE_URL) return { kind: 'postgres', reason: 'DATABASE_URL is set and no Redis is configured: PostgreSQL LISTEN/NOTIFY inside each write transaction' }
   return { kind: 'memory', reason: 'no DATABASE_URL and no Redis: one process on SQLite, in-process delivery' }
+}
+
+/**
+ * The environment with a `.env` file underneath, when there is one (for `npm start`): variables
+ * already set win. Read with Node's own parser (the one behind `node --env-file` and
+ * `process.loadEnvFile()`), but into a copy, so process.env stays what the process was given.
+ */
+export function withEnvFile (env: Record<string, string | undefined> = process.env, path = resolve('.env')): { env: Record<string, string | undefined>, file: string | null } {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { env, file: null }
+    throw err
+  }
+  return { env: { ...parseEnv(text), ...env }, file: path }
 }
 
 /** Reads and validates configuration. Throws ConfigError naming the first bad variable. */

@@ -1,11 +1,13 @@
 // Reads config, listens, and shuts down gracefully. Everything else lives in the app.
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig } from './config.js'
+import { ConfigError, loadConfig, withEnvFile } from './config.js'
 
+// ./.env, when present, under the real environment (which wins).
+const { env, file: envFile } = withEnvFile()
 let config
 try {
-  config = loadConfig()
+  config = loadConfig(env)
 } catch (err) {
   if (err instanceof ConfigError) {
     console.error(err.message)
@@ -15,6 +17,7 @@ try {
 }
 
 const app = await buildApp(config)
+if (envFile) app.log.info({ envFile }, 'read settings from the .env file (the environment wins over it)')
 
 closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'closing after an uncaught error')

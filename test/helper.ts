@@ -317,15 +317,40 @@ export interface NginxProcess {
   stop: () => Promise<void>
 }
 
+/** The nginx site the project ships (deploy/nginx.conf, an http-context file). */
+export const NGINX_SITE = join(ROOT, 'deploy/nginx.conf')
+
 /**
- * nginx as the load balancer in front of the given loopback ports (round robin, WebSocket
- * upgrade passed through), on a free port with config, pid, logs and temp files in a temp dir.
- * Stopped at teardown.
+ * deploy/nginx.conf with only its addresses replaced: the upstream's `server` lines become one
+ * per loopback port (each keeping the shipped parameters), and `listen` the given loopback port.
+ * Everything else (timeouts, headers, retries, the upgrade map) is the shipped text.
+ */
+export function nginxSiteFor (upstreamPorts: number[], listenPort: number, site = readFileSync(NGINX_SITE, 'utf8')): string {
+  const servers = [...site.matchAll(/^([ \t]*)server[ \t]+\S+:\d+([ \t][^;\n]*)?;[ \t]*$/gm)]
+  const listens = [...site.matchAll(/^[ \t]*listen[ \t][^;\n]+;[ \t]*$/gm)]
+  if (servers.length === 0 || listens.length !== 1) throw new Error('deploy/nginx.conf: expected upstream server lines and one listen line')
+  const [first] = servers
+  const replacement = upstreamPorts.map((p) => `${first[1]}server 127.0.0.1:${p}${first[2] ?? ''};`).join('\n')
+  let out = ''
+  let at = 0
+  for (const [i, m] of servers.entries()) {
+    out += site.slice(at, m.index) + (i === 0 ? replacement : '')
+    at = m.index! + m[0].length + (i === 0 ? 0 : 1) // later server lines go, with their newline
+  }
+  out += site.slice(at)
+  return out.replace(/^([ \t]*)listen[ \t][^;\n]+;/m, `$1listen 127.0.0.1:${listenPort};`)
+}
+
+/**
+ * nginx as the load balancer in front of the given loopback ports, running the shipped
+ * deploy/nginx.conf (addresses substituted by nginxSiteFor) inside a main config that only puts
+ * pid, logs and temp files in a temp dir. On a free port; stopped at teardown.
  */
 export async function startNginx (t: TestLike, upstreamPorts: number[]): Promise<NginxProcess> {
   const port = await freePort()
   const dir = tempDir(t, 'logo-sync-nginx-')
   const conf = join(dir, 'nginx.conf')
+  writeFileSync(join(dir, 'site.conf'), nginxSiteFor(upstreamPorts, port))
   writeFileSync(conf, `
 master_process off;
 worker_processes 1;
@@ -339,24 +364,7 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-  map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-  upstream replicas {
-${upstreamPorts.map((p) => `    server 127.0.0.1:${p} max_fails=0;`).join('\n')}
-    keepalive 16;
-  }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://replicas;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_read_timeout 1h;
-      proxy_send_timeout 1h;
-    }
-  }
+  include ${dir}/site.conf;
 }
 `)
   let out = ''
