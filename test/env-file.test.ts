@@ -90,7 +90,7 @@ t.test('npm start reads ./.env; the environment wins over it', async (t) => {
   child.stderr.on('data', (d) => { out += d })
   const exited = new Promise((resolve) => child.once('exit', resolve))
   t.teardown(async () => { child.kill('SIGKILL'); await exited })
-  await waitForHttp(`http://127.0.0.1:${port}/healthz`).catch((err: Error) => { throw new Error(`${err.message}\n${out}`) })
+  await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000).catch((err: Error) => { throw new Error(`${err.message}\n${out}`) })
   t.pass('listening on the PORT from the environment, not the .env file')
   const res = await fetch(`http://127.0.0.1:${port}/logos`)
   t.equal(res.headers.get('x-ratelimit-limit'), '7', 'RATE_LIMIT_MAX from .env applies')
