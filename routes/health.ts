@@ -4,7 +4,8 @@ import { redisOf } from '../plugins/redis.js'
 
 const Check = Type.Union([Type.Literal('ok'), Type.Literal('down'), Type.Literal('absent')])
 const Readiness = Type.Object({
-  status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+  /** `draining`: shutting down (SIGTERM); everything still works, but route new work elsewhere. */
+  status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable'), Type.Literal('draining')]),
   checks: Type.Object({ store: Check, redis: Check })
 })
 
@@ -31,7 +32,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/readyz', {
     logLevel: 'warn',
     config: { rateLimit: false },
-    schema: { tags: ['health'], summary: 'Readiness: store and Redis reachable (503 naming what is down)', response: { 200: Readiness, 503: Readiness } }
+    schema: { tags: ['health'], summary: 'Readiness: store and Redis reachable, not draining (503 naming what is down, or status draining)', response: { 200: Readiness, 503: Readiness } }
   }, async (request, reply) => {
     const redis = redisOf(fastify)
     const [store, redisState] = await Promise.all([
@@ -42,8 +43,9 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       redis ? probe(() => Promise.all([redis.ping(), fastify.bus.ping()])) : Promise.resolve('absent' as const)
     ])
     const ok = store === 'ok' && redisState !== 'down'
-    reply.code(ok ? 200 : 503)
-    return { status: ok ? 'ok' as const : 'unavailable' as const, checks: { store, redis: redisState } }
+    const draining = fastify.isDraining()
+    reply.code(ok && !draining ? 200 : 503)
+    return { status: draining ? 'draining' as const : ok ? 'ok' as const : 'unavailable' as const, checks: { store, redis: redisState } }
   })
 }
 

@@ -22,10 +22,17 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/sync', {
     websocket: true,
     schema: { querystring: SyncQuery },
-    // Before the upgrade, so a connection over SYNC_MAX_CONNECTIONS_PER_IP costs a short HTTP
-    // answer and no WebSocket. request.ip honours TRUST_PROXY: behind a proxy it is the client's
-    // address, not the proxy's. The slot is given back when the TCP socket closes.
+    // Before the upgrade, so a refused connection costs a short HTTP answer and no WebSocket: any
+    // while the replica drains, or one over SYNC_MAX_CONNECTIONS_PER_IP. request.ip honours
+    // TRUST_PROXY: behind a proxy it is the client's address, not the proxy's. The slot is given
+    // back when the TCP socket closes.
     onRequest: async (request, reply) => {
+      // Draining (shutdown): no new sockets here. A 503 on the upgrade is what a balancer such as
+      // deploy/nginx.conf retries on another replica, and the SDK retries after its jitter.
+      if (!fastify.syncHub.acceptsConnections) {
+        reply.header('retry-after', 1)
+        throw fastify.httpErrors.serviceUnavailable('this replica is shutting down: connect to another one')
+      }
       upgrades.set(request.raw, reply.raw)
       if (slots.take(request.ip, request.raw.socket)) return
       for (const l of fastify.onRateLimited) l('sync_connections')

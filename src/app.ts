@@ -6,6 +6,7 @@ import busPlugin from '../plugins/bus.js'
 import cachePlugin from '../plugins/cache.js'
 import configPlugin from '../plugins/config.js'
 import corsPlugin from '../plugins/cors.js'
+import drainPlugin from '../plugins/drain.js'
 import metricsPlugin from '../plugins/metrics.js'
 import pressurePlugin from '../plugins/pressure.js'
 import rateLimitPlugin from '../plugins/rate-limit.js'
@@ -45,7 +46,9 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
-    forceCloseConnections: true,
+    // On close, idle keep-alive sockets go at once; a request in flight finishes first (`true`
+    // would destroy every socket, answering nobody). The drain before it closed the WebSockets.
+    forceCloseConnections: 'idle',
     clientErrorHandler,
     return503OnClosing: true
   })
@@ -66,6 +69,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(rateLimitPlugin)
   await app.register(metricsPlugin)
   await app.register(syncPlugin)
+  await app.register(drainPlugin)
 
   await app.register(healthRoutes)
   await app.register(authRoutes)

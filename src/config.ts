@@ -81,7 +81,9 @@ export const EnvSchema = Type.Object({
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
   PRESSURE_MAX_EVENT_LOOP_DELAY_MS: Int(1000, 0),
   PRESSURE_MAX_HEAP_BYTES: Int(0, 0, Number.MAX_SAFE_INTEGER, '0 disables the heap check'),
-  SHUTDOWN_GRACE_MS: Int(10_000, 100)
+  SHUTDOWN_GRACE_MS: Int(15_000, 100, 3_600_000, 'the longest a shutdown may take (drain included) before the process exits anyway'),
+  SHUTDOWN_DRAIN_MS: Int(5000, 0, 3_600_000, 'after SIGTERM: how long /readyz answers 503 while REST and /sync keep serving, so load balancers stop routing here'),
+  SHUTDOWN_SPREAD_MS: Int(2000, 0, 3_600_000, 'after the drain: the window over which /sync clients are closed with 1001, in batches')
 }, { additionalProperties: true })
 
 export type Env = Static<typeof EnvSchema>
@@ -241,6 +243,9 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   }
   if (e.METRICS_PORT !== undefined && e.METRICS_PORT === e.PORT) {
     throw new ConfigError('METRICS_PORT', `must differ from PORT (both ${e.PORT}); leave it unset to serve /metrics on the app's port`)
+  }
+  if (e.SHUTDOWN_DRAIN_MS + e.SHUTDOWN_SPREAD_MS >= e.SHUTDOWN_GRACE_MS) {
+    throw new ConfigError('SHUTDOWN_GRACE_MS', `must be more than SHUTDOWN_DRAIN_MS + SHUTDOWN_SPREAD_MS (${e.SHUTDOWN_DRAIN_MS} + ${e.SHUTDOWN_SPREAD_MS} ms), or the drain is cut short: raise it or shorten those (got ${e.SHUTDOWN_GRACE_MS})`)
   }
   const origins = e.CORS_ORIGINS.trim()
   const redis = redisTopology(e)

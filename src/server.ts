@@ -19,10 +19,24 @@ try {
 const app = await buildApp(config)
 if (envFile) app.log.info({ envFile }, 'read settings from the .env file (the environment wins over it)')
 
+/** Of what is left of the grace period when close() starts, this much (at most half) is kept for closing the stores and Redis. */
+const CLOSE_RESERVE_MS = 5000
+
 closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
+  const deadline = performance.now() + config.SHUTDOWN_GRACE_MS
   if (err) app.log.error({ err }, 'closing after an uncaught error')
   else app.log.info({ signal }, 'shutting down')
+  // SIGTERM is how orchestrators stop a replica (docker stop, Kubernetes): leave the load
+  // balancer gracefully first (plugins/drain.ts). Ctrl-C (SIGINT) and a crash close at once.
+  if (signal === 'SIGTERM') await app.drain()
+  // Requests in flight finish, but not past the point where the stores and Redis would no longer
+  // have time to close within the grace period: then the sockets still open are cut, and the
+  // exit code is still 0.
+  const left = deadline - performance.now()
+  const cut = setTimeout(() => app.server.closeAllConnections(), Math.max(0, left - Math.min(CLOSE_RESERVE_MS, left / 2)))
+  cut.unref()
   await app.close()
+  clearTimeout(cut)
 })
 
 try {

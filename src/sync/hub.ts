@@ -39,6 +39,8 @@ export class SyncHub {
   private readonly liveness: Liveness
   private readonly verifyToken: HubOptions['verifyToken']
   private closing = false
+  /** False once the drain starts closing connections: the route refuses new ones (503). */
+  private accepting = true
 
   constructor (opts: HubOptions) {
     const { reads } = opts
@@ -260,19 +262,45 @@ export class SyncHub {
 
   // --- shutdown -----------------------------------------------------------------------------
 
+  /** Whether a new /sync connection is welcome (false once the drain closes connections). */
+  get acceptsConnections (): boolean {
+    return this.accepting && !this.closing
+  }
+
+  /** Open /sync connections on this replica. */
+  get connectionCount (): number {
+    return this.connections.size
+  }
+
+  /**
+   * The drain's last step before shutdown: new connections are refused (the route answers 503,
+   * which a balancer retries on another replica), and the open ones are closed with 1001 in
+   * batches spread evenly over `spreadMs`, so their reconnects reach the other replicas as a
+   * trickle rather than all in one tick. Until its batch comes, a connection is served as usual.
+   * Resolves once every one is gone, or `closeTimeoutMs` after the last batch.
+   */
+  async drain (spreadMs: number, closeTimeoutMs = 5000): Promise<void> {
+    this.accepting = false
+    const open = [...this.connections]
+    const gone = Promise.all(open.map(closedOf))
+    // A batch at most every 50 ms: finer than that only costs timers.
+    const batches = Math.max(1, Math.min(open.length, Math.floor(spreadMs / 50)))
+    const size = Math.ceil(open.length / batches)
+    for (let i = 0; i < batches; i++) {
+      if (i > 0) await sleep(spreadMs / batches)
+      for (const conn of open.slice(i * size, (i + 1) * size)) conn.close(CloseCode.goingAway, 'server shutting down')
+    }
+    await Promise.race([gone, sleep(closeTimeoutMs)])
+  }
+
   /** Closes every connection with 1001 and waits (up to graceMs) for them to go. */
   async shutdown (graceMs = 2000): Promise<void> {
     this.closing = true
     this.stop()
     const open = [...this.connections]
-    const gone = Promise.all(open.map((c) => new Promise<void>((resolve) => {
-      if (c.socket.readyState === c.socket.CLOSED) resolve()
-      else c.socket.once('close', () => resolve())
-    })))
+    const gone = Promise.all(open.map(closedOf))
     for (const conn of open) conn.close(CloseCode.goingAway, 'server shutting down')
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([gone, new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs) })])
-    clearTimeout(timer)
+    await Promise.race([gone, sleep(graceMs)])
     for (const conn of open) if (conn.socket.readyState !== conn.socket.CLOSED) conn.socket.terminate()
   }
 
@@ -283,4 +311,17 @@ export class SyncHub {
     this.feed.close()
     this.subscriptions.close()
   }
+}
+
+/** Resolves when the connection's socket has closed (at once if it has). */
+function closedOf (conn: SyncConnection): Promise<void> {
+  return new Promise((resolve) => {
+    if (conn.socket.readyState === conn.socket.CLOSED) resolve()
+    else conn.socket.once('close', () => resolve())
+  })
+}
+
+/** A timer that never keeps the process alive on its own. */
+function sleep (ms: number): Promise<void> {
+  return new Promise((resolve) => { setTimeout(resolve, ms).unref() })
 }
