@@ -221,7 +221,9 @@ export function syncSuite (t: Test, cluster: () => SyncCluster): void {
       const versions = client.on(votes, 'updated').map((f) => f.version as number)
       t.ok(versions.every((v, i) => i === 0 || v > versions[i - 1]), `${name}: versions only went up`)
       t.ok(counts.length <= maxFrames, `${name}: ${counts.length} count frames, at most one per ${SUITE_ENV.SYNC_CONFLATE_MS} ms window (${maxFrames})`)
-      t.ok(counts.length < 500, `${name}: far fewer frames (${counts.length}) than votes (2,000)`)
+      // Votes outnumber windows even on a loaded box (the burst would need > 75 s to break this);
+      // the per-window bound above is the exact one.
+      t.ok(counts.length < 1500, `${name}: fewer frames (${counts.length}) than votes (2,000): counts were conflated`)
       t.comment(`${name}: ${counts.length} count frames, ${client.on('logos', 'votes').length} list batches for 2,000 votes`)
       t.same(client.state.value(`logos.${logo._id}`), stored, `${name}: logos.<id> ends at the stored logo`)
       t.same(client.state.list.get(logo._id), stored, `${name}: the list item ends at the stored logo`)
