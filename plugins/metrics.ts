@@ -86,9 +86,7 @@ declare module 'fastify' {
  */
 export default fp(async function metricsPlugin (fastify) {
   const register = new Registry()
-  // The event-loop lag metrics sample the loop every 100 ms rather than prom-client's default 10:
-  // a timer every 10 ms was most of an idle replica's CPU (docs/performance.md, "Idle CPU").
-  collectDefaultMetrics({ register, prefix: METRIC_PREFIX, eventLoopMonitoringPrecision: 100 })
+  collectDefaultMetrics({ register, prefix: METRIC_PREFIX })
   const sources: Sources = {}
   const metrics = createMetrics(register, sources)
   fastify.decorate('metrics', metrics)

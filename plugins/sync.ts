@@ -42,7 +42,8 @@ export default fp(async function syncPlugin (fastify) {
       conflateMs: c.SYNC_CONFLATE_MS,
       heartbeatMs: c.SYNC_HEARTBEAT_MS
     },
-    log: fastify.log.child({ component: 'sync' })
+    log: fastify.log.child({ component: 'sync' }),
+    presence: { backend: fastify.presenceBackend, replicaId: fastify.replicaId }
   })
   fastify.decorate('syncHub', hub)
   fastify.decorate('syncStats', hub.stats)
@@ -53,6 +54,8 @@ export default fp(async function syncPlugin (fastify) {
     offMessage()
     offResync()
     hub.stop()
+    // Takes this replica out of every total now, rather than when its entry expires.
+    await hub.presence.close()
   })
 
   // A variable, not a literal: ws 8.23 has `closeTimeout`, @types/ws does not know it yet.
@@ -74,4 +77,4 @@ export default fp(async function syncPlugin (fastify) {
       fastify.websocketServer.close()
     }
   })
-}, { name: 'sync', dependencies: ['config', 'bus', 'service', 'auth', 'cache'] })
+}, { name: 'sync', dependencies: ['config', 'bus', 'presence', 'service', 'auth', 'cache'] })

@@ -8,6 +8,7 @@ import configPlugin from '../plugins/config.js'
 import corsPlugin from '../plugins/cors.js'
 import drainPlugin from '../plugins/drain.js'
 import metricsPlugin from '../plugins/metrics.js'
+import presencePlugin from '../plugins/presence.js'
 import pressurePlugin from '../plugins/pressure.js'
 import rateLimitPlugin from '../plugins/rate-limit.js'
 import redisPlugin from '../plugins/redis.js'
@@ -62,6 +63,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(redisPlugin)
   await app.register(storePlugin)
   await app.register(busPlugin)
+  await app.register(presencePlugin)
   await app.register(cachePlugin)
   await app.register(servicePlugin)
   await app.register(authPlugin)

@@ -111,7 +111,7 @@ test('two pages on two replicas: live votes, recovery after a restart and a Redi
 
   // B's server goes away; A votes meanwhile; B's server comes back on the same port.
   const subscribed = await subscriptionsOn(serverB.http)
-  t.equal(subscribed, 2 + 2 * ids.length, 'page B holds one subscription per channel (list, deadline, a logo and its votes per card)')
+  t.equal(subscribed, 3 + 2 * ids.length, 'page B holds one subscription per channel (list, deadline, presence, a logo and its votes per card)')
   await serverB.stop()
   await waitStatus(pageB, 'reconnecting', 10_000)
   await pageB.screenshot({ path: join(SHOTS, 'gallery-b-reconnecting.png') })

@@ -2,7 +2,9 @@
 // admin's page on replica A adds a logo, renames it and sets the deadline through the page; a
 // voter's page, which nginx put on replica B, shows each change within a second. The voter sees
 // no admin controls and the API refuses them (403) when the voter forces them. axe-core finds no
-// serious or critical violation on either view. Screenshots of both views go to tmp/browser/,
+// serious or critical violation on either view. Presence: three pages on the two replicas show
+// "3 people here now"; closing one shows 2 within two heartbeats; SIGKILL of replica B drops its
+// pages within the stated bound (2.5 heartbeats). Screenshots of both views go to tmp/browser/,
 // and to docs/images/ with UPDATE_DOCS_SCREENSHOTS=1 (that is how the docs' pictures are made).
 //
 // The admin's page talks to replica A directly, so every change it makes is written on A and
@@ -16,6 +18,14 @@ import { ROOT, scaledEnv, startNginx, startServer, token, type ServerProcess } f
 import { SHOTS, axeViolations, buildPage, launch, noChromium, openPage, waitLive } from './chromium.js'
 
 const DOCS_IMAGES = join(ROOT, 'docs/images')
+/** Short, so the presence bounds below are seconds (entries live 2 heartbeats: src/presence). */
+const HEARTBEAT_MS = 1000
+
+/** Waits until the page's "people here now" reads `n`; returns how long it took from `since`. */
+async function presenceShows (page: Page, n: number, since: number, timeout = 15_000): Promise<number> {
+  await page.waitForFunction((n) => document.querySelector('output[aria-label="people here now"]')?.textContent === String(n), n, { timeout, polling: 100 })
+  return Date.now() - since
+}
 
 async function connectionsOn (server: ServerProcess): Promise<number> {
   const metrics = await (await fetch(`${server.http}/metrics`)).text()
@@ -74,7 +84,7 @@ const hasHeading = (title: string) => [...document.querySelectorAll('.logo-card 
 test('admin on replica A, voter on replica B behind nginx: live admin changes, no admin controls for the voter, axe', { skip: noChromium }, async (t) => {
   const built = buildPage()
   t.ok(built.ok, `demo page built: ${built.output}`)
-  const env = await scaledEnv(t, { SEED_DEMO_DATA: 'true' })
+  const env = await scaledEnv(t, { SEED_DEMO_DATA: 'true', SYNC_HEARTBEAT_MS: String(HEARTBEAT_MS) })
   const replicaA = await startServer(t, env)
   const replicaB = await startServer(t, env) // after A: A seeded the empty database
   const nginx = await startNginx(t, [replicaA.port, replicaB.port])
@@ -92,6 +102,12 @@ test('admin on replica A, voter on replica B behind nginx: live admin changes, n
   await voter.waitForSelector('.logo-card >> nth=5')
   await voter.waitForSelector('[data-testid=signed-in]')
   t.pass('voter page live on replica B through nginx')
+
+  // Presence: a third page, on replica B directly. Three pages on two replicas: 3 everywhere.
+  const third = await openPage(browser, replicaB.http, errors)
+  await waitLive(third)
+  for (const page of [admin, voter, third]) await presenceShows(page, 3, Date.now())
+  t.equal(await voter.getByRole('status', { name: 'people here now' }).textContent(), '3', 'three pages on two replicas: "people here now" reads 3 on each')
 
   // The voter sees no admin controls.
   t.equal(await voter.getByRole('button', { name: 'Add logo' }).count(), 0, 'no "Add logo"')
@@ -172,5 +188,29 @@ test('admin on replica A, voter on replica B behind nginx: live admin changes, n
   t.same(await axeViolations(admin), [], 'axe: admin view after the changes')
   await screenshot(voter, 'gallery-voter.png')
   await screenshot(admin, 'gallery-admin.png')
-  t.same(errors, [], 'no uncaught errors in either page')
+
+  // Closing a page: 2 within two heartbeats, on both replicas.
+  let closed = Date.now()
+  await third.close()
+  took = Math.max(await presenceShows(admin, 2, closed), await presenceShows(voter, 2, closed))
+  t.ok(took <= 2 * HEARTBEAT_MS, `a closed page left the count in ${took} ms (two heartbeats: ${2 * HEARTBEAT_MS} ms)`)
+
+  // SIGKILL of replica B: its pages drop out within 2.5 heartbeats (its entry expires after two
+  // without a refresh; A, refreshing its own every half heartbeat, removes it). The voter's page
+  // comes back through nginx, on A; a page that was on B directly has nowhere to go.
+  const stranded = await openPage(browser, replicaB.http, errors)
+  await waitLive(stranded)
+  for (const page of [admin, voter, stranded]) await presenceShows(page, 3, Date.now())
+  closed = Date.now()
+  replicaB.child.kill('SIGKILL')
+  took = await presenceShows(admin, 2, closed)
+  await waitLive(voter)
+  t.equal(await connectionsOn(replicaA), 2, 'the voter\'s page reconnected to replica A')
+  took = Math.max(took, await presenceShows(admin, 2, closed))
+  const bound = 2.5 * HEARTBEAT_MS + 1000 // the bound, plus a push and a render
+  t.ok(took <= bound, `replica B's pages left the count ${took} ms after SIGKILL (bound 2.5 heartbeats + 1 s: ${bound} ms)`)
+  await presenceShows(voter, 2, Date.now())
+  t.pass('the voter, now on A, reads 2 as well')
+  // A page error from the stranded page is expected once its server is gone; only the others count.
+  t.same(errors.filter((e) => !e.startsWith(replicaB.http)), [], 'no uncaught errors in the pages')
 })

@@ -7,7 +7,7 @@ import { test } from 'tap'
 import { WebSocket } from 'ws'
 import { LogoSyncClient, type SyncError } from '@logo-sync/client'
 import {
-  CHANNELS, CLOSE_RULES, CloseCode, channelForDeadline, channelForLogo, channelForLogoVotes, channelForLogos, channelForUserVotes,
+  CHANNELS, CLOSE_RULES, CloseCode, channelForDeadline, channelForLogo, channelForLogoVotes, channelForLogos, channelForUserVotes, channelForPresence,
   channelName, closeRule, isWholeChannel, parseChannel, readAccess, type Channel
 } from '@logo-sync/client/protocol'
 import { fakeSyncServer, until } from './fixtures/fake-sync-server.js'
@@ -19,19 +19,20 @@ test('channel names: every builder parses back to its kind and ids; anything els
   t.same(parseChannel(channelForLogo('a-1')), { kind: 'logo', name: 'logos.a-1', logoId: 'a-1' })
   t.same(parseChannel(channelForLogoVotes('a_1')), { kind: 'logoVotes', name: 'logos.a_1.votes', logoId: 'a_1' })
   t.same(parseChannel(channelForUserVotes('ann@x+1')), { kind: 'userVotes', name: 'users.ann@x+1.votes', sub: 'ann@x+1' })
+  t.same(parseChannel(channelForPresence), { kind: 'presence', name: 'presence.logos' })
   t.equal(channelName('logo', { logoId: 'z' }), 'logos.z')
   for (const kind of Object.keys(CHANNELS) as (keyof typeof CHANNELS)[]) {
     const name = CHANNELS[kind].pattern.replace(/\{\w+\}/g, 'x')
     t.equal(parseChannel(name)?.kind, kind, `the pattern of ${kind} parses as ${kind}`)
   }
-  for (const name of ['', 'logos.', 'logos..votes', 'logos.a.b', 'logos.a.votes.x', 'logos.a b', `logos.${'a'.repeat(65)}`, 'users.ann.likes', 'users..votes', 'voting', 'voting.deadline.x', 'presence']) {
+  for (const name of ['', 'logos.', 'logos..votes', 'logos.a.b', 'logos.a.votes.x', 'logos.a b', `logos.${'a'.repeat(65)}`, 'users.ann.likes', 'users..votes', 'voting', 'voting.deadline.x', 'presence', 'presence.logos.x', 'presence.users']) {
     t.equal(parseChannel(name), null, `${JSON.stringify(name)} is no channel`)
   }
 })
 
 test('whole or versioned, and who may read', async (t) => {
   const kinds = (whole: boolean) => Object.keys(CHANNELS).filter((k) => isWholeChannel({ kind: k }) === whole).sort()
-  t.same(kinds(true), ['logos', 'userVotes'], 'the list and private votes are sent whole')
+  t.same(kinds(true), ['logos', 'presence', 'userVotes'], 'the list, private votes and the presence count are sent whole')
   t.same(kinds(false), ['deadline', 'logo', 'logoVotes'], 'single entities are versioned')
   t.equal(isWholeChannel({ kind: 'other' }), false, 'an unknown kind is not whole')
 
@@ -40,7 +41,7 @@ test('whole or versioned, and who may read', async (t) => {
   t.equal(readAccess(ann, { sub: 'ann', role: 'user' }), 'ok')
   t.equal(readAccess(ann, { sub: 'bob', role: 'user' }), 'forbidden')
   t.equal(readAccess(ann, { sub: 'bob', role: 'admin' }), 'ok', 'admins read anyone’s')
-  for (const name of ['logos', 'logos.a', 'logos.a.votes', 'voting.deadline']) t.equal(readAccess(parseChannel(name)!, null), 'ok', `${name} is public`)
+  for (const name of ['logos', 'logos.a', 'logos.a.votes', 'voting.deadline', 'presence.logos']) t.equal(readAccess(parseChannel(name)!, null), 'ok', `${name} is public`)
 })
 
 test('close codes: what each tells a client, with Centrifugo-style ranges for the rest', async (t) => {

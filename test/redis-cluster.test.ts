@@ -1,7 +1,7 @@
 // Redis Cluster (REDIS_CLUSTER_NODES) on a real three-primary cluster on loopback ports: the bus
 // conformance suite over sharded pub/sub, the L2 conformance suite (hash-tagged keys: no
 // CROSSSLOT), a scan that reaches every primary, and two server processes where a vote on one
-// reaches a subscriber on the other.
+// reaches a subscriber on the other, and presence counts across both.
 import { Cluster } from 'ioredis'
 import t, { type Test } from 'tap'
 import { connectRedisBus } from '../src/bus/redis.js'
@@ -13,6 +13,7 @@ import { redisPrefix, type TestLike } from './helper.js'
 import { l2Conformance } from './l2.conformance.js'
 import { redisCluster, until } from './redis-topologies.js'
 import { bothReady, castVote, clientsMatchStore, replicaPair, voteFlow } from './replica-pair.js'
+import { SyncClient } from './sync-client.js'
 
 const quiet = { info () {}, warn () {}, error () {} }
 const cluster = await redisCluster(t)
@@ -92,4 +93,14 @@ t.test('two replicas on the cluster: a vote on one reaches a subscriber on the o
   t.ok(rateLimitKeys.length > 0, 'the rate limits live in the cluster')
   await bothReady(pair)
   t.pass('/readyz is ok on both replicas')
+
+  // Presence: the report script runs on the primary that owns its hash tag and publishes the
+  // view there (SPUBLISH from Lua), where both replicas' sharded receivers listen.
+  const present = [await SyncClient.connect(t, pair.a.ws), await SyncClient.connect(t, pair.b.ws), await SyncClient.connect(t, pair.b.ws)]
+  for (const c of present) await c.subscribe('presence.logos')
+  for (const c of present) await c.until(() => c.on('presence.logos').at(-1)?.data === 3, 10_000, 'presence 3 on both replicas')
+  t.pass('presence.logos counts 3 across the two replicas on the cluster')
+  present[2].close()
+  await present[0].until(() => present[0].on('presence.logos').at(-1)?.data === 2, 10_000, 'a leave on B reaches A')
+  t.pass('a leave on B reaches A through the cluster')
 })

@@ -318,4 +318,47 @@ export function syncSuite (t: Test, cluster: () => SyncCluster): void {
     await client.barrier()
     t.equal(client.on(`logos.${logo._id}.votes`, 'updated').length, 0, 'no change after unsubscribing')
   })
+
+  t.test('presence.logos: every subscribed connection on every replica counts once; leaving takes it out; totals are conflated', async (t) => {
+    const c = cluster()
+    const at = (i: number) => c.endpoints[i % c.endpoints.length]
+    const latest = (client: SyncClient) => client.on('presence.logos').at(-1)?.data
+    const first = await SyncClient.connect(t, at(0).ws)
+    const own = await first.subscribe('presence.logos')
+    t.match(own.subscribed, { type: 'subscribed', channel: 'presence.logos', version: null })
+    t.match(own.state, { type: 'snapshot', version: null, data: 1 }, 'the subscriber counts itself')
+    const others = [await SyncClient.connect(t, at(1).ws), await SyncClient.connect(t, at(2).ws, { token: await token('pia') })]
+    for (const o of others) await o.subscribe('presence.logos')
+    const all = [first, ...others]
+    for (const client of all) await client.until(() => latest(client) === 3, 10_000, 'everyone sees 3')
+    t.pass('three connections, wherever they are, count 3 everywhere')
+
+    await first.subscribe('presence.logos')
+    await first.barrier()
+    t.equal(latest(first), 3, 'subscribing again counts once')
+
+    others[1].send({ op: 'unsubscribe', channel: 'presence.logos', id: 'off' })
+    await others[1].waitFor((f) => f.id === 'off')
+    await first.until(() => latest(first) === 2, 10_000, 'an unsubscribe leaves')
+    others[0].close()
+    await first.until(() => latest(first) === 1, 10_000, 'a closed connection leaves')
+
+    // A burst of joins: the count frames to one subscriber are conflated (SYNC_CONFLATE_MS 50).
+    const before = first.on('presence.logos').length
+    const started = Date.now()
+    const crowd = await Promise.all(Array.from({ length: 12 }, async (_, i) => {
+      const client = await SyncClient.connect(t, at(i).ws)
+      client.send({ op: 'subscribe', channel: 'presence.logos' })
+      return client
+    }))
+    await first.until(() => latest(first) === 13, 10_000, 'the crowd counted')
+    const frames = first.on('presence.logos').length - before
+    const bound = Math.ceil((Date.now() - started) / Number(SUITE_ENV.SYNC_CONFLATE_MS)) + 2
+    t.ok(frames <= bound, `${frames} count frames for 12 joins in ${Date.now() - started} ms (at most one per window: ${bound})`)
+    const values = first.on('presence.logos').slice(before).map((f) => f.data as number)
+    t.ok(values.every((v, i) => i === 0 || v !== values[i - 1]), 'no total is sent twice in a row')
+    for (const client of crowd) client.terminate()
+    await first.until(() => latest(first) === 1, 10_000, 'the crowd gone')
+    t.pass('terminated connections leave too')
+  })
 }

@@ -6,7 +6,10 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { BusMessage } from '../bus/types.js'
 import type { Principal } from '../domain.js'
+import { Presence } from '../presence/presence.js'
+import type { PresenceBackend } from '../presence/types.js'
 import { CloseCode, ErrorCode, type ClientFrame, type RequestId } from '../protocol.js'
+import { PRESENCE_CHANNEL } from './channels.js'
 import { SyncConnection, type ConnectionLimits } from './connection.js'
 import { ChangeFeed } from './feed.js'
 import { withId, type ParsedFrame } from './frames.js'
@@ -27,10 +30,14 @@ export interface HubOptions {
   verifyToken: (token: string) => Promise<Principal>
   limits: HubLimits
   log: FastifyBaseLogger
+  /** Where presence is counted across replicas (src/presence), and this replica's id there. */
+  presence: { backend: PresenceBackend, replicaId: string }
 }
 
 export class SyncHub {
   readonly stats = new SyncStats()
+  /** Who is present (subscribed to `presence.logos`) here, and the total across replicas. */
+  readonly presence: Presence
   private readonly feed: ChangeFeed
   private readonly subscriptions: Subscriptions
   private readonly limits: HubLimits
@@ -48,6 +55,14 @@ export class SyncHub {
     this.log = opts.log
     this.verifyToken = opts.verifyToken
     const warn = (obj: object, msg: string) => this.log.warn(obj, msg)
+    this.presence = new Presence({
+      backend: opts.presence.backend,
+      replicaId: opts.presence.replicaId,
+      heartbeatMs: opts.limits.heartbeatMs,
+      conflateMs: opts.limits.conflateMs,
+      push: (total, seq) => this.subscriptions.broadcast(PRESENCE_CHANNEL, 'updated', null, total, { readSeq: seq }),
+      log: this.log
+    })
     // State reads are never older than what the feed has seen on the bus (snapshots.ts).
     this.subscriptions = new Subscriptions({
       reads: {
@@ -55,6 +70,7 @@ export class SyncHub {
         list: () => readList(reads, this.feed),
         userVotes: (sub) => reads.userVotes(sub)
       },
+      presence: this.presence,
       stats: this.stats,
       maxSubscriptions: opts.limits.maxSubscriptions,
       warn

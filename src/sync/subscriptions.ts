@@ -6,7 +6,7 @@
 import type { Logo } from '../domain.js'
 import { ErrorCode, type RequestId, type SubscribeFrame } from '../protocol.js'
 import { makeBroadcast, type BroadcastOptions, type ChangeType } from './broadcast.js'
-import { isWholeChannel, parseChannel, readAccess, type Channel } from './channels.js'
+import { PRESENCE_CHANNEL, isWholeChannel, parseChannel, readAccess, type Channel } from './channels.js'
 import type { SyncConnection } from './connection.js'
 import { withId } from './frames.js'
 import { ChannelRegistry } from './registry.js'
@@ -22,8 +22,22 @@ export interface StateReads {
   userVotes (sub: string): Promise<string[]>
 }
 
+/**
+ * Presence (src/presence): subscribing to its channel makes the connection present, and the
+ * state is the total across replicas with it counted; leaving the channel (or disconnecting)
+ * makes it absent.
+ */
+export interface PresenceMembership {
+  join (conn: SyncConnection): void
+  leave (conn: SyncConnection): void
+  readonly total: number
+  /** Numbers the totals pushed (as their `readSeq`): the state covers every push up to this. */
+  readonly seq: number
+}
+
 export interface SubscriptionsOptions {
   reads: StateReads
+  presence: PresenceMembership
   stats: SyncStats
   /** SYNC_MAX_SUBSCRIPTIONS: per connection. */
   maxSubscriptions: number
@@ -36,6 +50,7 @@ export class Subscriptions {
   private readonly registry: ChannelRegistry
   private readonly whole: WholeChannels
   private readonly reads: StateReads
+  private readonly presence: PresenceMembership
   private readonly stats: SyncStats
   private readonly maxSubscriptions: number
   private readonly warn: SubscriptionsOptions['warn']
@@ -43,6 +58,7 @@ export class Subscriptions {
 
   constructor (opts: SubscriptionsOptions) {
     this.reads = opts.reads
+    this.presence = opts.presence
     this.stats = opts.stats
     this.maxSubscriptions = opts.maxSubscriptions
     this.warn = opts.warn
@@ -103,7 +119,14 @@ export class Subscriptions {
 
     let outcome: SinceOutcome
     let waited
-    if (isWholeChannel(channel)) {
+    if (channel.kind === 'presence') {
+      // Nothing to read: the total is held here, and counts this connection from now on.
+      this.presence.join(conn)
+      conn.send({ type: 'subscribed', ...withId(id), channel: name, version: null })
+      conn.push(makeBroadcast(name, 'snapshot', null, this.presence.total))
+      outcome = 'none'
+      waited = sub.sent({ readSeq: this.presence.seq, items: null })
+    } else if (isWholeChannel(channel)) {
       const result = await this.readWhile(() => this.whole.snapshot(channel), wanted, { channel: name })
       if (!result || !wanted()) return
       conn.send({ type: 'subscribed', ...withId(id), channel: name, version: null })
@@ -160,6 +183,7 @@ export class Subscriptions {
   }
 
   private leave (name: string, conn: SyncConnection): void {
+    if (name === PRESENCE_CHANNEL) this.presence.leave(conn)
     if (this.registry.leave(name, conn)) this.whole.release(name)
   }
 
@@ -176,7 +200,8 @@ export class Subscriptions {
     if (this.closed) return
     for (const name of this.registry.names()) {
       const channel = parseChannel(name)
-      if (!channel) continue
+      // Presence is not on the bus: its views come from the presence backend.
+      if (!channel || channel.kind === 'presence') continue
       if (isWholeChannel(channel)) this.whole.refresh(channel)
       else void this.rereadVersioned(channel)
     }

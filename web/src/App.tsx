@@ -7,6 +7,7 @@ import { LogoAdminActions } from './admin/LogoAdminActions.js'
 import { ConnectionBadge } from './ConnectionBadge.js'
 import { Deadline, useVotingOpen } from './Deadline.js'
 import { LogoCard } from './LogoCard.js'
+import { PresenceCount } from './PresenceCount.js'
 import { SignIn } from './SignIn.js'
 import type { SessionStore } from './session.js'
 import { VoteAnnouncer } from './VoteAnnouncer.js'
@@ -28,7 +29,10 @@ export function App ({ session }: { session: SessionStore }) {
           <h1>Logo Gallery</h1>
           <p className='tagline'>Vote for your favourite logo. Counts change live on every open page.</p>
         </div>
-        <ConnectionBadge />
+        <div className='live-info'>
+          <ConnectionBadge />
+          <PresenceCount />
+        </div>
       </header>
       <main>
         <section className='bar' aria-label='Voting and sign-in'>

@@ -2,7 +2,7 @@
 // vocabulary in full (codes and their meaning) is `@logo-sync/client/protocol`.
 export { LogoSyncClient } from './client.js'
 export {
-  channelForDeadline, channelForLogo, channelForLogoVotes, channelForLogos, channelForUserVotes, channelName, parseChannel,
+  channelForDeadline, channelForLogo, channelForLogoVotes, channelForLogos, channelForPresence, channelForUserVotes, channelName, parseChannel,
   type Channel, type ChannelKind
 } from './protocol.js'
 export type { ChannelRef } from './channels.js'

@@ -84,7 +84,12 @@ export const CHANNELS = {
   /** ISO string or `null`. */
   deadline: { pattern: 'voting.deadline', whole: false, read: 'public' },
   /** `string[]` (logo ids); private. */
-  userVotes: { pattern: 'users.{sub}.votes', whole: true, read: 'owner' }
+  userVotes: { pattern: 'users.{sub}.votes', whole: true, read: 'owner' },
+  /**
+   * `number`: how many connections are subscribed to it across every replica (each open gallery
+   * page is one), the subscriber included; conflated. No version: sent whole.
+   */
+  presence: { pattern: 'presence.logos', whole: true, read: 'public' }
 } as const satisfies Record<string, ChannelRule>
 
 export type ChannelKind = keyof typeof CHANNELS
@@ -107,6 +112,7 @@ export const channelForDeadline = channelName('deadline', {})
 export const channelForLogo = (logoId: string) => channelName('logo', { logoId })
 export const channelForLogoVotes = (logoId: string) => channelName('logoVotes', { logoId })
 export const channelForUserVotes = (sub: string) => channelName('userVotes', { sub })
+export const channelForPresence = channelName('presence', {})
 
 const MATCHERS = Object.entries(CHANNELS).map(([kind, rule]) => ({ kind, segments: rule.pattern.split('.') }))
 
