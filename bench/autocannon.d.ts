@@ -17,6 +17,9 @@ declare module 'autocannon' {
     pipelining?: number
     duration?: number
     headers?: Record<string, string>
+    method?: string
+    body?: string
+    requests?: Array<{ setupRequest?: (req: { headers?: Record<string, string> }) => unknown }>
   }
   function autocannon (opts: Options): Promise<Result> & { stop?: () => void }
   export default autocannon
