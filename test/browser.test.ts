@@ -7,21 +7,14 @@
 // dist/web only when it is missing or older than web/, src/client/ or src/react/.
 // Screenshots land in tmp/browser/ (git-ignored) for a human look.
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import { type Browser, type Page } from 'playwright-core'
+import { launch } from './chromium.js'
 import { test } from 'tap'
-import { ROOT, privateRedis, scaledEnv, startServer, type TestLike } from './helper.js'
+import { ROOT, privateRedis, scaledEnv, startServer } from './helper.js'
 
-const CHROMIUM = '/usr/bin/chromium'
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 const SHOTS = join(ROOT, 'tmp/browser')
-
-async function launch (t: TestLike): Promise<Browser> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 })
-  t.teardown(() => browser.close())
-  return browser
-}
 
 /** A page in a context of its own; only loopback requests go out (logo images fall back to placeholders). */
 async function openPage (browser: Browser, url: string, errors: string[], opts: { clockOffsetMs?: number } = {}): Promise<Page> {
@@ -60,7 +53,7 @@ async function subscriptionsOn (http: string): Promise<number> {
   return Number(/^logo_sync_sync_num_subscriptions (\d+)/m.exec(metrics)?.[1])
 }
 
-test('two pages on two replicas: live votes, recovery after a restart and a Redis outage', { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, async (t) => {
+test('two pages on two replicas: live votes, recovery after a restart and a Redis outage', async (t) => {
   const built = spawnSync(process.execPath, [join(ROOT, 'scripts/ensure-build.mjs'), '--web'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 })
   t.equal(built.status, 0, `demo page built: ${built.stdout}${built.stderr}`)
   mkdirSync(SHOTS, { recursive: true })

@@ -10,7 +10,6 @@ import { ROOT, type TestLike } from './helper.js'
 
 export const CHROMIUM = '/usr/bin/chromium'
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-export const noChromium = !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}`
 /** Screenshots for a human look (git-ignored). */
 export const SHOTS = join(ROOT, 'tmp/browser')
 
@@ -21,7 +20,12 @@ export function buildPage (): { ok: boolean, output: string } {
   return { ok: built.status === 0, output: `${built.stdout}${built.stderr}` }
 }
 
+/**
+ * Debian's Chromium, closed at the test's end. Its absence is a failure, never a skip:
+ * `npm run test:all` installs it (apt-get install chromium).
+ */
 export async function launch (t: TestLike): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install it (apt-get install chromium), which \`npm run test:all\` does`)
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 })
   t.teardown(() => browser.close())
   return browser

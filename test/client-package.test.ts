@@ -14,15 +14,13 @@ import type { AddressInfo } from 'node:net'
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { extname, join } from 'node:path'
 import { gzipSync } from 'node:zlib'
-import { chromium } from 'playwright-core'
+import { launch } from './chromium.js'
 import t from 'tap'
 import { build } from 'vite'
 import { ROOT, startServer, tempDir } from './helper.js'
 
 const PACKAGE = join(ROOT, 'packages/client')
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc')
-const CHROMIUM = '/usr/bin/chromium'
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 /** The budget, in KiB of minified and gzipped JavaScript, React external. */
 const BUDGET = { client: 10, withReact: 12 }
 /** What the app installs beside the tarball, at this repository's versions. */
@@ -172,7 +170,7 @@ client.close()
   t.ok(result.closeCodes > 5, 'the protocol entry')
 })
 
-t.test('a Vite build of an app on the package runs in Chromium against a real server', { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, async (t) => {
+t.test('a Vite build of an app on the package runs in Chromium against a real server', async (t) => {
   const web = join(app, 'web')
   mkdirSync(web)
   writeFileSync(join(web, 'index.html'), '<!doctype html><html><body><div id="root"></div><script type="module" src="./main.tsx"></script></body></html>')
@@ -214,8 +212,7 @@ createRoot(document.getElementById('root')!).render(<SyncProvider client={client
   await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise((resolve) => files.close(resolve)))
   const origin = `http://127.0.0.1:${(files.address() as AddressInfo).port}`
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 })
-  t.teardown(() => browser.close())
+  const browser = await launch(t)
   const context = await browser.newContext()
   await context.route('**/*', (route) => (new URL(route.request().url()).hostname === '127.0.0.1' ? route.continue() : route.abort()))
   const page = await context.newPage()

@@ -6,14 +6,14 @@
 import { test } from 'tap'
 import type { Page } from 'playwright-core'
 import { startServer, tempDir, token } from './helper.js'
-import { buildPage, launch, noChromium, openPage, waitLive } from './chromium.js'
+import { buildPage, launch, openPage, waitLive } from './chromium.js'
 
 const focusedLabel = (page: Page) => page.evaluate(() => {
   const el = document.activeElement as HTMLElement | null
   return el?.getAttribute('aria-label') ?? (el as HTMLInputElement | null)?.labels?.[0]?.textContent ?? el?.textContent ?? null
 })
 
-test('development sign-in as admin: add, validate, edit, delete, deadline — by keyboard', { skip: noChromium }, async (t) => {
+test('development sign-in as admin: add, validate, edit, delete, deadline — by keyboard', async (t) => {
   const built = buildPage()
   t.ok(built.ok, `demo page built: ${built.output}`)
   const server = await startServer(t, { DATA_DIR: tempDir(t), SEED_DEMO_DATA: 'true', JWT_SECRET: undefined })
@@ -113,7 +113,7 @@ test('development sign-in as admin: add, validate, edit, delete, deadline — by
   t.same(errors, [], 'no uncaught errors')
 })
 
-test('a forged admin token in the page shows no admin controls, and the page carries on signed out', { skip: noChromium }, async (t) => {
+test('a forged admin token in the page shows no admin controls, and the page carries on signed out', async (t) => {
   t.ok(buildPage().ok)
   const server = await startServer(t, { DATA_DIR: tempDir(t), SEED_DEMO_DATA: 'true' })
   const browser = await launch(t)
@@ -136,7 +136,7 @@ test('a forged admin token in the page shows no admin controls, and the page car
   t.same(errors, [])
 })
 
-test('vote counts are announced politely, gathered: one message for a burst, not one per frame', { skip: noChromium }, async (t) => {
+test('vote counts are announced politely, gathered: one message for a burst, not one per frame', async (t) => {
   t.ok(buildPage().ok)
   const server = await startServer(t, { DATA_DIR: tempDir(t), SEED_DEMO_DATA: 'true', SYNC_CONFLATE_MS: '20' })
   const browser = await launch(t)

@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core'
 import { test } from 'tap'
 import { ROOT, scaledEnv, startNginx, startServer, token, type ServerProcess } from './helper.js'
-import { SHOTS, axeViolations, buildPage, launch, noChromium, openPage, waitLive } from './chromium.js'
+import { SHOTS, axeViolations, buildPage, launch, openPage, waitLive } from './chromium.js'
 
 const DOCS_IMAGES = join(ROOT, 'docs/images')
 /** Short, so the presence bounds below are seconds (entries live 2 heartbeats: src/presence). */
@@ -81,7 +81,7 @@ async function seenWithin (page: Page, start: number, condition: (arg: string) =
 
 const hasHeading = (title: string) => [...document.querySelectorAll('.logo-card h2')].some((h) => h.textContent === title)
 
-test('admin on replica A, voter on replica B behind nginx: live admin changes, no admin controls for the voter, axe', { skip: noChromium }, async (t) => {
+test('admin on replica A, voter on replica B behind nginx: live admin changes, no admin controls for the voter, axe', async (t) => {
   const built = buildPage()
   t.ok(built.ok, `demo page built: ${built.output}`)
   const env = await scaledEnv(t, { SEED_DEMO_DATA: 'true', SYNC_HEARTBEAT_MS: String(HEARTBEAT_MS) })

@@ -4,9 +4,8 @@
 // through, the page goes live; the vote button's optimistic count (mutate). The hook's other
 // features are test/react-hooks.test.ts.
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium } from 'playwright-core'
+import { launch } from './chromium.js'
 import { createElement as h } from 'react'
 import { renderToString } from 'react-dom/server'
 import { test } from 'tap'
@@ -62,15 +61,11 @@ test('useSync outside a SyncProvider says what is missing', async (t) => {
   t.throws(() => renderToString(h(Lonely)), /SyncProvider/)
 })
 
-const CHROMIUM = '/usr/bin/chromium'
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-
-test('with the WebSocket refused, refreshInterval keeps counts fresh over REST; then the socket takes over', { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, async (t) => {
+test('with the WebSocket refused, refreshInterval keeps counts fresh over REST; then the socket takes over', async (t) => {
   const built = spawnSync(process.execPath, [join(ROOT, 'scripts/ensure-build.mjs'), '--web'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 })
   t.equal(built.status, 0, `demo page built: ${built.stdout}${built.stderr}`)
   const server = await startServer(t, { DATA_DIR: tempDir(t), SEED_DEMO_DATA: 'true', JWT_SECRET: undefined })
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 })
-  t.teardown(() => browser.close())
+  const browser = await launch(t)
   const context = await browser.newContext()
   await context.route('**/*', (route) => (new URL(route.request().url()).hostname === '127.0.0.1' ? route.continue() : route.abort()))
   let blocked = true
@@ -130,13 +125,12 @@ test('with the WebSocket refused, refreshInterval keeps counts fresh over REST; 
   t.same(errors, [], 'no uncaught errors')
 })
 
-test("the demo page's vote button: the count moves at once, pushes meanwhile cannot move it back, errors (no network, 409 voting_closed) take it back", { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, async (t) => {
+test("the demo page's vote button: the count moves at once, pushes meanwhile cannot move it back, errors (no network, 409 voting_closed) take it back", async (t) => {
   const built = spawnSync(process.execPath, [join(ROOT, 'scripts/ensure-build.mjs'), '--web'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 })
   t.equal(built.status, 0, `demo page built: ${built.stdout}${built.stderr}`)
   const server = await startServer(t, { DATA_DIR: tempDir(t), SEED_DEMO_DATA: 'true', JWT_SECRET: undefined })
   const devToken = async (sub: string, role = 'user') => ((await (await fetch(`${server.http}/auth/dev-token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sub, role }) })).json()) as { token: string }).token
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 })
-  t.teardown(() => browser.close())
+  const browser = await launch(t)
   const context = await browser.newContext()
   await context.route('**/*', (route) => (new URL(route.request().url()).hostname === '127.0.0.1' ? route.fallback() : route.abort()))
   // The vote requests, held until the test lets them through (or failed as by a lost network).
