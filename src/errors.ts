@@ -3,7 +3,7 @@ import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { PATTERN_WORDS } from './domain.js'
-import { NotFoundError, VotingClosedError } from './store/types.js'
+import { NotFoundError, StoreUnavailableError, VotingClosedError } from './store/types.js'
 
 const codeByStatus: Record<number, string> = {
   400: 'bad_request',
@@ -94,8 +94,13 @@ export function installErrorHandler (app: FastifyInstance): void {
       status = 404
     } else if (err.validation) {
       status = 400
+    } else if (err instanceof StoreUnavailableError) {
+      status = 503; code = err.code
+      reply.header('retry-after', err.retryAfterSeconds)
+      request.log.warn({ err: err.cause ?? err }, 'store unavailable')
     } else if (status >= 500 && isUnavailable(err)) {
       status = 503; message = 'A backing service is unavailable; try again shortly'
+      reply.header('retry-after', 5)
       request.log.warn({ err }, 'backing service unavailable')
     }
     if (status >= 500 && status !== 503) {

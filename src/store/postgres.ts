@@ -9,7 +9,7 @@ import { changeOf } from '../changes.js'
 import type { CreateLogoInput, DeadlineState, Logo, UpdateLogoInput } from '../domain.js'
 import { newLogoId } from './ids.js'
 import { createVoteBatcher } from './postgres-votes.js'
-import type { Store, StoreTransaction, TransactionStep } from './types.js'
+import { StoreUnavailableError, type Store, type StoreTransaction, type TransactionStep } from './types.js'
 
 const MIGRATION_LOCK = 0x10605e7c
 /** How long closing the pool may take at shutdown (in-flight queries finish first when they can). */
@@ -76,6 +76,38 @@ export interface PostgresStoreOptions {
   connectionString: string
   schema?: string
   max?: number
+  /** How long to wait for a connection (a free pooled one or a new one); default 5 s. */
+  connectTimeoutMs?: number
+  /** A query with no answer after this long fails and its connection is dropped; default 10 s. */
+  queryTimeoutMs?: number
+}
+
+/** SQLSTATE classes and codes that mean "the server is not there", not "the query was wrong". */
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300'])
+const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
+// pg's own wording for a lost, closed or timed-out connection (these errors carry no code).
+const UNAVAILABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|is not queryable|Connection ended|server closed the connection/i
+
+/**
+ * Whether a pg error means PostgreSQL could not be reached or went away (refused, reset, shut
+ * down, starting up, out of connections, timed out), as opposed to a query it refused.
+ */
+export function isPostgresUnavailable (err: unknown): boolean {
+  if (!(err instanceof Error)) return false
+  const code = (err as { code?: unknown }).code
+  if (typeof code === 'string' && (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_ERRNOS.has(code))) return true
+  if (err instanceof AggregateError && err.errors.some(isPostgresUnavailable)) return true
+  return UNAVAILABLE_MESSAGE.test(err.message)
+}
+
+/** Every store call through here: an unreachable server becomes the domain's StoreUnavailableError. */
+async function guarded<T> (fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    if (isPostgresUnavailable(err)) throw new StoreUnavailableError(5, { cause: err })
+    throw err
+  }
 }
 
 export async function createPostgresStore (opts: PostgresStoreOptions): Promise<Store> {
@@ -84,23 +116,31 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
     connectionString: opts.connectionString,
     max: opts.max ?? 10,
     options: `-c search_path=${schema}`,
-    connectionTimeoutMillis: 5000
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
+    // Bounds every query (a frozen server or a cut network never answers): the caller gets an
+    // error instead of hanging; the connection is then dropped (see tx), never reused.
+    query_timeout: opts.queryTimeoutMs ?? 10_000,
+    keepAlive: true
   })
   // An idle client that loses its server must not crash the process; the pool replaces it.
   pool.on('error', () => {})
 
   async function tx<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect()
+    let lost: Error | undefined
     try {
       await client.query('BEGIN')
       const result = await fn(client)
       await client.query('COMMIT')
       return result
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
+      // A lost connection cannot roll back (and a frozen server would not answer the ROLLBACK):
+      // the server aborts the transaction when the connection goes, which release(err) does.
+      if (isPostgresUnavailable(err)) lost = err as Error
+      else await client.query('ROLLBACK').catch((e: Error) => { lost = e })
       throw err
     } finally {
-      client.release()
+      client.release(lost)
     }
   }
 
@@ -145,7 +185,7 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
   // Votes are committed in groups (src/store/postgres-votes.ts), each with its own exact answer.
   const votes = createVoteBatcher({ transaction: tx, runSteps })
 
-  return {
+  const store: Store = {
     kind: 'postgres',
     async listLogos () {
       const { rows } = await pool.query<LogoRow>('SELECT * FROM logos ORDER BY created_at, id')
@@ -218,4 +258,12 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
       clearTimeout(timer)
     }
   }
+
+  // Every data call (not addTransactionStep/close) maps an unreachable server to StoreUnavailableError.
+  const data = ['listLogos', 'getLogo', 'countLogos', 'createLogo', 'updateLogo', 'deleteLogo', 'castVote', 'retractVote', 'getVotes', 'userVotes', 'getDeadline', 'setDeadline', 'ping'] as const
+  for (const name of data) {
+    const call = store[name] as (...args: unknown[]) => Promise<unknown>
+    Object.assign(store, { [name]: (...args: unknown[]) => guarded(() => call(...args)) })
+  }
+  return store
 }

@@ -58,3 +58,17 @@ export class VotingClosedError extends Error {
   readonly code = 'voting_closed'
   constructor (readonly deadline: string) { super(`Voting closed at ${deadline}`); this.name = 'VotingClosedError' }
 }
+
+/**
+ * The store cannot be reached (refused, reset, timed out, shutting down): nothing was changed
+ * that the caller was told about, and trying again later will do. Answered as 503 with
+ * Retry-After (src/errors.ts). A write that fails this way mid-COMMIT may or may not have been
+ * committed (the answer was lost, not the transaction); votes are idempotent, so retrying is safe.
+ */
+export class StoreUnavailableError extends Error {
+  readonly code = 'store_unavailable'
+  constructor (readonly retryAfterSeconds = 5, options?: { cause?: unknown }) {
+    super('The database is unavailable; nothing was changed, try again shortly', options)
+    this.name = 'StoreUnavailableError'
+  }
+}
