@@ -40,9 +40,13 @@ export default async function fanout (opts: BenchOptions): Promise<BenchReport> 
   let shards: Shards | null = null
   const results: Array<{ size: number, rounds: Array<Record<Target, Run>> }> = []
   try {
-    servers.set('ours', await startTarget('ours', oursEnv(space)))
-    servers.set('bare', await startTarget('bare', { BENCH_PREFIX: space.prefix }))
-    servers.set('socketio', await startTarget('socketio', { BENCH_PREFIX: space.prefix }))
+    const started = await Promise.allSettled([
+      startTarget('ours', oursEnv(space)),
+      startTarget('bare', { BENCH_PREFIX: space.prefix }),
+      startTarget('socketio', { BENCH_PREFIX: space.prefix })
+    ])
+    for (const s of started) if (s.status === 'fulfilled') servers.set(s.value.target, s.value)
+    for (const s of started) if (s.status === 'rejected') throw s.reason
     const [logoId] = await createLogos(servers.get('ours')!, 1)
     const quiet = 'bench-nobody' // a logo id nobody subscribes to: the publish path alone
     publisher = new Publisher(space.prefix, imageUrlFor(logoId, FRAME_BYTES))

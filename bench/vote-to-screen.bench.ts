@@ -28,8 +28,9 @@ export default async function voteToScreen (opts: BenchOptions): Promise<BenchRe
   let rounds: Array<Record<string, { out: VoteResult, share: number }>> = []
   try {
     const env = oursEnv(space, { SYNC_CONFLATE_MS: String(CONFLATE_MS) })
-    replicas.push(await startTarget('ours', env))
-    replicas.push(await startTarget('ours', env))
+    const started = await Promise.allSettled([startTarget('ours', env), startTarget('ours', env)])
+    for (const s of started) if (s.status === 'fulfilled') replicas.push(s.value)
+    for (const s of started) if (s.status === 'rejected') throw s.reason
     const [a, b] = replicas
     const logos = await createLogos(a, LOGOS)
     voter = await startLoadChild('bench/realtime/voter.ts')
