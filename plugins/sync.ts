@@ -1,6 +1,7 @@
 import websocket from '@fastify/websocket'
 import fp from 'fastify-plugin'
 import { SyncHub } from '../src/sync/hub.js'
+import { CloseCode } from '../src/protocol.js'
 import type { SyncStats } from '../src/sync/stats.js'
 
 declare module 'fastify' {
@@ -69,7 +70,7 @@ export default fp(async function syncPlugin (fastify) {
     // Errors thrown by the route's handler itself (socket errors go to hub.socketError: see routes/sync.ts).
     errorHandler (err, socket, request) {
       request.log.error({ err }, 'sync handler failed')
-      if (socket.readyState === socket.OPEN) socket.close(1011, 'internal error')
+      if (socket.readyState === socket.OPEN) socket.close(CloseCode.internalError, 'internal error')
       else socket.terminate()
     },
     preClose: async function closeClients () {

@@ -13,10 +13,10 @@ export interface LogoServiceDeps {
   store: Store
   bus: Bus
   /**
-   * Reads go through it, writes through it (after the commit, before the publish). Without one
-   * every read goes to the store. Values it returns are shared and frozen.
+   * Reads go through it, writes through it (after the commit, before the publish). Values it
+   * returns are shared and frozen.
    */
-  cache?: LogoCache
+  cache: LogoCache
   /** Logs a publish failure: the write is committed, the bus is best effort (clients resync). */
   onPublishError?: (err: unknown, event: BusEvent) => void
 }
@@ -24,7 +24,7 @@ export interface LogoServiceDeps {
 export function createLogoService ({ store, bus, cache, onPublishError }: LogoServiceDeps) {
   /** The commit is done: write it through both cache levels, then the bus's after-commit step. */
   async function publish (event: BusEvent): Promise<void> {
-    if (cache) await cache.writeThrough(event)
+    await cache.writeThrough(event)
     try {
       await bus.afterCommit(event)
     } catch (err) {
@@ -39,15 +39,14 @@ export function createLogoService ({ store, bus, cache, onPublishError }: LogoSe
   }
 
   return {
-    listLogos: (): Promise<Logo[]> => cache ? cache.listLogos() : store.listLogos(),
-    getLogo: (id: string): Promise<Logo | null> => cache ? cache.getLogo(id) : store.getLogo(id),
+    listLogos: (): Promise<Logo[]> => cache.listLogos(),
+    getLogo: (id: string): Promise<Logo | null> => cache.getLogo(id),
     /** From the logo's entry: a vote bumps the logo's version, so count and version travel together. */
     async getVotes (id: string): Promise<VoteCount | null> {
-      if (!cache) return store.getVotes(id)
       const logo = await cache.getLogo(id)
       return logo ? { logoId: logo._id, totalVotes: logo.totalVotes, version: logo.version } : null
     },
-    getDeadline: (): Promise<DeadlineState> => cache ? cache.getDeadline() : store.getDeadline(),
+    getDeadline: (): Promise<DeadlineState> => cache.getDeadline(),
     /** Not cached: private to one user and read rarely (GET /me/votes, users.<sub>.votes). */
     userVotes: (userId: string): Promise<string[]> => store.userVotes(userId),
 

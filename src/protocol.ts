@@ -50,12 +50,3 @@ type Assert<T extends true> = T
 export type ClientFramesMatchVocabulary = Assert<Same<ClientFrame, Wire.ClientFrame>>
 /** Compile-time: the REST schemas (src/domain.ts) give exactly the data shapes the SDK is typed with. */
 export type DataMatchesVocabulary = Assert<Same<[Logo, Role, VoteCount, VoteResult, Voting], [Wire.Logo, Wire.Role, Wire.VoteCount, Wire.VoteResult, Wire.Voting]>>
-
-/** What each channel's snapshot carries. */
-export interface ChannelData {
-  logos: Logo[]
-  logo: Logo
-  logoVotes: number
-  deadline: string | null
-  userVotes: string[]
-}

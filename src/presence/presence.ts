@@ -66,8 +66,6 @@ export class Presence {
     return sum
   }
 
-  get localMembers (): number { return this.members.size }
-
   /** How many totals were pushed so far: a state read now covers every one of them. */
   get seq (): number { return this.pushes }
 

@@ -109,10 +109,6 @@ export class SyncConnection {
     this.write(b.bytes, b.type)
   }
 
-  get behind (): boolean {
-    return this.backlog !== null && this.backlog.size > 0
-  }
-
   private holdBack (b: Broadcast): void {
     const backlog = this.backlog ??= new Map()
     if (this.backlogSince === 0) this.fallBehind()

@@ -168,7 +168,7 @@ export class SyncHub {
   socketError (conn: SyncConnection, err: Error): void {
     if (conn.socket.readyState === conn.socket.OPEN) {
       this.log.error({ err, connectionId: conn.id }, 'sync connection failed')
-      conn.close(1011, 'internal error')
+      conn.close(CloseCode.internalError, 'internal error')
       return
     }
     const status = Object.getOwnPropertySymbols(err).find((k) => k.description === 'status-code')

@@ -40,10 +40,6 @@ export class WholeChannelReader<T> {
     void this.run()
   }
 
-  get idle (): boolean {
-    return !this.running && this.waiters.length === 0 && !this.refreshWanted
-  }
-
   close (): void {
     this.closed = true
     clearTimeout(this.retryTimer)

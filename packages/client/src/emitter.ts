@@ -26,8 +26,4 @@ export class Emitter<E extends { [K in keyof E]: Listener }> {
       }
     }
   }
-
-  protected removeAllListeners (): void {
-    this.listeners.clear()
-  }
 }
