@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { redisConfigured } from '../src/config.js'
 import { createRedisClient, isCluster, type RedisClient } from '../src/redis-client.js'
+import { settleWithin } from '../src/timeout.js'
 
 /** How long a polite QUIT may take at shutdown before the connection is simply dropped. */
 const QUIT_TIMEOUT_MS = 1000
@@ -16,12 +17,7 @@ const QUIT_TIMEOUT_MS = 1000
  */
 export async function closeRedis (client: RedisClient): Promise<void> {
   if (client.status === 'ready') {
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([
-      client.quit().catch(() => {}),
-      new Promise<void>((resolve) => { timer = setTimeout(resolve, QUIT_TIMEOUT_MS) })
-    ])
-    clearTimeout(timer)
+    await settleWithin(client.quit(), QUIT_TIMEOUT_MS)
   }
   client.disconnect()
 }

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { redisOf } from '../plugins/redis.js'
+import { withTimeout } from '../src/timeout.js'
 
 const Check = Type.Union([Type.Literal('ok'), Type.Literal('down'), Type.Literal('absent')])
 const Readiness = Type.Object({
@@ -10,14 +11,11 @@ const Readiness = Type.Object({
 })
 
 async function probe (fn: () => Promise<unknown>, timeoutMs = 2000): Promise<'ok' | 'down'> {
-  let timer: NodeJS.Timeout | undefined
   try {
-    await Promise.race([fn(), new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error('timeout')), timeoutMs) })])
+    await withTimeout(fn(), timeoutMs, 'readiness probe')
     return 'ok'
   } catch {
     return 'down'
-  } finally {
-    clearTimeout(timer)
   }
 }
 

@@ -8,7 +8,7 @@ import pg from 'pg'
 import type { Logo } from '../domain.js'
 import type { TransactionStep } from '../store/types.js'
 import { isRef, pack, unpack, type Envelope } from './notify-payload.js'
-import { withTimeout } from './timeout.js'
+import { withTimeout } from '../timeout.js'
 import type { Bus, BusEvent, BusLog, BusMessage } from './types.js'
 
 export interface PostgresBusOptions {

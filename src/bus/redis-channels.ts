@@ -4,6 +4,7 @@
 // change travels to that shard only, not to every node. Either way the bus is told after every
 // (re)subscription, so it can resync after a gap.
 import { Command, Redis, type Cluster } from 'ioredis'
+import { withTimeout } from '../timeout.js'
 
 export interface ReceiverEvents {
   message (payload: string): void
@@ -17,14 +18,6 @@ export interface ChannelReceiver {
   start (events: ReceiverEvents): void
   ping (): Promise<void>
   close (timeoutMs: number): Promise<void>
-}
-
-function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([
-    promise,
-    new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms) })
-  ]).finally(() => clearTimeout(timer))
 }
 
 /**

@@ -3,7 +3,7 @@
 // SSUBSCRIBE on the shard that owns the channel in a Cluster). Both are handed in by the caller.
 import type { RedisClient } from '../redis-client.js'
 import type { ChannelReceiver } from './redis-channels.js'
-import { withTimeout } from './timeout.js'
+import { withTimeout } from '../timeout.js'
 import type { Bus, BusEvent, BusLog, BusMessage } from './types.js'
 
 export interface RedisBusOptions {

@@ -7,6 +7,7 @@
 // back. The outage is logged once, and its end once.
 import { createHash } from 'node:crypto'
 import { isCluster, scanKeys, type RedisClient } from '../redis-client.js'
+import { withTimeout } from '../timeout.js'
 import type { CacheCounters, CacheLogger, Change, L2, L2Entry } from './types.js'
 
 /**
@@ -114,20 +115,12 @@ export function createRedisL2 (opts: RedisL2Options): L2 {
   async function run<T> (op: () => Promise<T>): Promise<T | undefined> {
     // No offline queue: while disconnected ioredis would reject anyway; skip without a round trip.
     if (redis.status !== 'ready') return failed(new Error(`redis is ${redis.status}`), true)
-    let timer: NodeJS.Timeout | undefined
     try {
-      const result = await Promise.race([
-        op(),
-        new Promise<never>((_resolve, reject) => {
-          timer = setTimeout(() => reject(new Error(`L2 command timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs)
-        })
-      ])
+      const result = await withTimeout(op(), opts.timeoutMs, 'L2 command')
       succeeded()
       return result
     } catch (err) {
       return failed(err, false)
-    } finally {
-      clearTimeout(timer)
     }
   }
 

@@ -5,6 +5,7 @@
 // (a sequence) in the order their notifications are delivered. Receiving takes a connection of
 // its own that LISTENs and reconnects by itself; after a gap the replica reports again.
 import pg from 'pg'
+import { withTimeout } from '../timeout.js'
 import type { PresenceBackend, PresenceView } from './types.js'
 
 export interface PostgresPresenceOptions {
@@ -24,14 +25,6 @@ export interface PostgresPresenceOptions {
 }
 
 const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`
-
-function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([
-    promise,
-    new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms) })
-  ]).finally(() => clearTimeout(timer))
-}
 
 /** 32-bit key for pg_advisory_xact_lock, from the channel name (stable across replicas). */
 function lockKey (text: string): number {

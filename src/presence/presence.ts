@@ -4,6 +4,7 @@
 // churn: a member is one Set entry; reports to the backend run one at a time (changes made
 // while one is out go in the next); totals reach clients at most once per conflation window.
 import type { PresenceBackend, PresenceView } from './types.js'
+import { settleWithin } from '../timeout.js'
 
 export interface PresenceOptions {
   backend: PresenceBackend
@@ -94,9 +95,7 @@ export class Presence {
       // Whenever any report was sent: even a failed one may have reached the backend.
       if (this.attempted) return this.opts.backend.report(this.opts.replicaId, 0)
     }).catch(() => {})
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([removal, new Promise<void>((resolve) => { timer = setTimeout(resolve, 1000) })])
-    clearTimeout(timer)
+    await settleWithin(removal, 1000)
   }
 
   private changed (): void {

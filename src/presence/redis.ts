@@ -6,6 +6,7 @@
 // hash tag, so the script runs on one primary and publishes there (sharded pub/sub).
 import type { ChannelReceiver } from '../bus/redis-channels.js'
 import type { RedisClient } from '../redis-client.js'
+import { withTimeout } from '../timeout.js'
 import type { PresenceBackend, PresenceView } from './types.js'
 
 export interface RedisPresenceOptions {
@@ -105,16 +106,11 @@ export async function connectRedisPresence (opts: RedisPresenceOptions): Promise
       lostLogged = true
     }
   })
-  let timer: NodeJS.Timeout | undefined
   try {
-    await Promise.race([ready, new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`presence: no subscription to ${channel} after ${opts.connectTimeoutMs ?? 10_000} ms`)), opts.connectTimeoutMs ?? 10_000)
-    })])
+    await withTimeout(ready, opts.connectTimeoutMs ?? 10_000, `presence subscription to ${channel}`)
   } catch (err) {
     await receiver.close(1000)
     throw err
-  } finally {
-    clearTimeout(timer)
   }
 
   return {

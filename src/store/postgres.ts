@@ -10,6 +10,7 @@ import type { CreateLogoInput, DeadlineState, Logo, UpdateLogoInput } from '../d
 import { newLogoId } from './ids.js'
 import { createVoteBatcher } from './postgres-votes.js'
 import { StoreUnavailableError, type Store, type StoreTransaction, type TransactionStep } from './types.js'
+import { settleWithin } from '../timeout.js'
 
 const MIGRATION_LOCK = 0x10605e7c
 /** How long closing the pool may take at shutdown (in-flight queries finish first when they can). */
@@ -250,12 +251,7 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
     async close () {
       // pool.end() waits for every client to say goodbye, which a frozen server never answers:
       // bounded, so a shutdown finishes whatever state PostgreSQL is in.
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([
-        pool.end().catch(() => {}),
-        new Promise<void>((resolve) => { timer = setTimeout(resolve, POOL_END_TIMEOUT_MS) })
-      ])
-      clearTimeout(timer)
+      await settleWithin(pool.end(), POOL_END_TIMEOUT_MS)
     }
   }
 

@@ -8,6 +8,7 @@ import type { BusMessage } from '../bus/types.js'
 import type { Principal } from '../domain.js'
 import { Presence } from '../presence/presence.js'
 import type { PresenceBackend } from '../presence/types.js'
+import { settleWithin } from '../timeout.js'
 import { CloseCode, ErrorCode, type ClientFrame, type RequestId } from '../protocol.js'
 import { PRESENCE_CHANNEL } from './channels.js'
 import { SyncConnection, type ConnectionLimits } from './connection.js'
@@ -306,7 +307,7 @@ export class SyncHub {
       if (i > 0) await sleep(spreadMs / batches)
       for (const conn of open.slice(i * size, (i + 1) * size)) conn.close(CloseCode.goingAway, 'server shutting down')
     }
-    await Promise.race([gone, sleep(closeTimeoutMs)])
+    await settleWithin(gone, closeTimeoutMs, { unref: true })
   }
 
   /** Closes every connection with 1001 and waits (up to graceMs) for them to go. */
@@ -316,7 +317,7 @@ export class SyncHub {
     const open = [...this.connections]
     const gone = Promise.all(open.map(closedOf))
     for (const conn of open) conn.close(CloseCode.goingAway, 'server shutting down')
-    await Promise.race([gone, sleep(graceMs)])
+    await settleWithin(gone, graceMs, { unref: true })
     for (const conn of open) if (conn.socket.readyState !== conn.socket.CLOSED) conn.socket.terminate()
   }
 
