@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
+import { securitySchemes } from '../src/http.js'
 import { PROJECT_ROOT } from '../src/paths.js'
 
 /**
@@ -23,11 +24,7 @@ export default fp(async function swaggerPlugin (fastify) {
       tags: [
         { name: 'logos' }, { name: 'votes' }, { name: 'voting' }, { name: 'auth' }, { name: 'health' }, { name: 'operations' }
       ],
-      components: {
-        securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'HS256 JWT with claims sub, role (user | admin), exp' }
-        }
-      },
+      components: { securitySchemes },
       externalDocs: { description: 'The /sync WebSocket protocol', url: '/docs/protocol.md' }
     }
   })

@@ -1,9 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { CreateLogoBody, Logo, LogoList, LogoParams, UpdateLogoBody } from '../src/domain.js'
-import { errors, listTag, notModified, versionTag, NoQuery } from '../src/http.js'
-
-const bearer = [{ bearerAuth: [] }]
+import { bearer, errors, listTag, notModified, versionTag, NoQuery } from '../src/http.js'
 
 const logoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/logos', {

@@ -1,8 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { LogoParams, MyVotes, VoteCount, VoteResult } from '../src/domain.js'
-import { errors, versionTag, notModified, NoQuery } from '../src/http.js'
-
-const bearer = [{ bearerAuth: [] }]
+import { bearer, errors, versionTag, notModified, NoQuery } from '../src/http.js'
 
 const voteRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const voteSchema = (summary: string) => ({

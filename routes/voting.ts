@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { DeadlineBody, Voting, isVotingOpen, type DeadlineState } from '../src/domain.js'
-import { errors, NoQuery } from '../src/http.js'
+import { bearer, errors, NoQuery } from '../src/http.js'
 
 const toVoting = (state: DeadlineState): Voting => ({
   deadline: state.deadline,
@@ -38,7 +38,7 @@ const votingRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       querystring: NoQuery,
       tags: ['voting'],
       summary: 'Set or clear the voting deadline (admin)',
-      security: [{ bearerAuth: [] }],
+      security: bearer,
       body: DeadlineBody,
       response: { 200: Voting, ...errors(400, 401, 403, 429, 503) }
     }

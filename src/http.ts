@@ -8,6 +8,19 @@ import { ErrorResponse } from './domain.js'
 export const errors = (...codes: number[]) =>
   Object.fromEntries(codes.map((c) => [c, ErrorResponse]))
 
+/** The one OpenAPI security scheme (the swagger plugin's `components.securitySchemes`). */
+export const securitySchemes = {
+  bearerAuth: {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: 'JWT with claims sub, role (user | admin; JWT_ROLE_CLAIM names another claim), exp: HS256 with the shared secret, or RS/PS/ES/EdDSA from JWT_JWKS_URL'
+  }
+} as const
+
+/** `security` of a route that needs a token: the scheme above. */
+export const bearer: Array<Record<keyof typeof securitySchemes, string[]>> = [{ bearerAuth: [] }]
+
 /** REST routes take no query parameters: an unknown one is a 400, like an unknown body field. */
 export const NoQuery = Type.Object({}, { additionalProperties: false })
 
