@@ -15,6 +15,7 @@ import { Histogram, JWT_SECRET, nowUs, STAMP, type SparseHistogram, type Target 
 
 /** What each connection subscribes to. */
 export type Plan =
+  /** Every connection on these channels; none: connected and idle (ready at `welcome`, or at open on the others). */
   | { kind: 'channels', channels: string[] }
   /**
    * The realistic mix of issue 14: the list, `perConn` logos (picked by the connection's index),
@@ -86,7 +87,11 @@ function connect (target: Target, url: string, n: number, plan: Plan): Promise<{
     }
     ws.on('error', fail)
     ws.on('close', () => fail(new Error('closed before subscribed')))
+    const idle = channels.length === 0
+    // Nothing to subscribe to: ready once connected (ours says so with its welcome).
+    if (idle) answered = -1
     ws.on('open', () => {
+      if (idle && target === 'bare') answer()
       if (target === 'socketio') return // waits for the engine.io open packet
       channels.forEach((channel, i) => ws.send(JSON.stringify({ op: 'subscribe', channel, id: i })))
     })
@@ -96,12 +101,14 @@ function connect (target: Target, url: string, n: number, plan: Plan): Promise<{
         // engine.io packets: 0 open, 2 ping, 4 message; socket.io inside: 0 connect, 2 event.
         if (text === '2') { ws.send('3'); return }
         if (text.startsWith('0')) { ws.send('40'); return }
+        if (text.startsWith('40') && idle) { answer(); return }
         if (text.startsWith('40')) { for (const c of channels) ws.send(`42${JSON.stringify(['subscribe', c])}`); return }
         if (text.startsWith('42["subscribed"')) { answer(); return }
         if (text.startsWith('42["frame"')) onChange(text)
         return
       }
       if (text.startsWith('{"type":"subscribed"')) { answer(); return }
+      if (idle && text.startsWith('{"type":"welcome"')) { answer(); return }
       if (text.startsWith('{"type":"error"')) { errorFrames++; if (!settled) fail(new Error(text)); return }
       if (text.startsWith('{"type"')) return // welcome, pong
       // Channel frames; snapshots ('"type":"snapshot"') are the subscribe's, not a change.
