@@ -32,8 +32,8 @@ export class SyncConnection {
   user: Principal | null = null
   /** An identity change (handshake token, auth op) still being verified; later frames wait for it. */
   identityPending: Promise<void> | null = null
-  /** By channel name; managed by Subscriptions (subscriptions.ts). */
-  readonly subs = new Map<string, Subscription>()
+  /** Created at the first subscribe: an idle connection (most, at 10,000s) holds no Map. */
+  private subsByName: Map<string, Subscription> | null = null
   /** Cleared on every server ping, set by the pong (or any frame). */
   alive = true
   closing = false
@@ -61,6 +61,17 @@ export class SyncConnection {
     /** Called when the connection starts holding changes back (the hub then drains it). */
     private readonly onBehind: (conn: SyncConnection) => void
   ) {}
+
+  /** By channel name; managed by Subscriptions (subscriptions.ts). */
+  get subs (): Map<string, Subscription> {
+    this.subsByName ??= new Map()
+    return this.subsByName
+  }
+
+  /** How many channels it is subscribed to (without creating the Map). */
+  get subscriptionCount (): number {
+    return this.subsByName?.size ?? 0
+  }
 
   get isOpen (): boolean {
     return !this.closing && this.socket.readyState === this.socket.OPEN
@@ -96,7 +107,7 @@ export class SyncConnection {
    * the client still needs it (subscription.ts).
    */
   deliver (b: Broadcast): void {
-    const needed = this.subs.get(b.channel)?.accept(b)
+    const needed = this.subsByName?.get(b.channel)?.accept(b)
     if (needed) this.push(needed)
   }
 

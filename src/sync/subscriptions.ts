@@ -162,6 +162,7 @@ export class Subscriptions {
 
   /** The connection's user changed: drops (with a `forbidden` error each) what it may no longer read. */
   revoke (conn: SyncConnection): void {
+    if (conn.subscriptionCount === 0) return
     for (const [name, sub] of conn.subs) {
       if (readAccess(sub.channel, conn.user) === 'ok') continue
       this.drop(conn, name)
@@ -171,6 +172,7 @@ export class Subscriptions {
 
   /** The connection went away: leaves every channel. */
   leaveAll (conn: SyncConnection): void {
+    if (conn.subscriptionCount === 0) return
     for (const name of conn.subs.keys()) this.leave(name, conn)
     conn.subs.clear()
   }
