@@ -1,7 +1,7 @@
 // Fan-out: one change reaching N subscribers of one channel, ours against a bare `ws` server
 // sending pre-serialised buffers and against Socket.IO 4 with its Redis adapter — all three fed
-// over Redis as another replica would feed them (bench/realtime/common.ts), same frame (278 bytes
-// on ours), same change rate, measured side by side in alternating rounds.
+// over Redis as another replica would feed them (bench/realtime/common.ts), same frame (≈ 300
+// bytes on ours), same change rate, measured side by side in alternating rounds.
 //
 // Per round and server, two runs of `durationS` at RATE changes/s:
 //   publish path  the changes go to a channel nobody here is subscribed to: the server receives and
@@ -10,6 +10,8 @@
 // Server CPU per delivery = (fan-out CPU − publish-path CPU per change × changes) / deliveries,
 // CPU as the server process reports it (`/_bench/cpu`, process.cpuUsage()) (pinned to the server core; subscribers are shards
 // on the load core). Delivery latency: publish (the stamp in the frame) to arrival at a subscriber.
+import { io as socketIoClient } from 'socket.io-client'
+import { WebSocket } from 'ws'
 import type { BenchOptions, BenchReport, ScenarioRow } from './lib.js'
 import { alternate, median, row, sleep } from './lib.js'
 import { atRate, createLogos, imageUrlFor, oursEnv, Publisher, scaledSpace, Shards, startTarget, type Target, type TargetServer } from './realtime/common.js'
@@ -17,6 +19,7 @@ import { atRate, createLogos, imageUrlFor, oursEnv, Publisher, scaledSpace, Shar
 export const title = 'Fan-out to N subscribers: ours vs bare `ws` vs Socket.IO 4 + Redis adapter'
 
 const RATE = 20
+/** Issue 14 measured 278-byte frames; a logo id of ours plus the µs stamp make ≈ 300 the least here. */
 const FRAME_BYTES = 278
 const TARGETS: Target[] = ['ours', 'bare', 'socketio']
 
@@ -39,6 +42,7 @@ export default async function fanout (opts: BenchOptions): Promise<BenchReport> 
   let publisher: Publisher | null = null
   let shards: Shards | null = null
   const results: Array<{ size: number, rounds: Array<Record<Target, Run>> }> = []
+  let frameBytes: Record<Target, number> | null = null
   try {
     const started = await Promise.allSettled([
       startTarget('ours', oursEnv(space)),
@@ -52,6 +56,7 @@ export default async function fanout (opts: BenchOptions): Promise<BenchReport> 
     publisher = new Publisher(space.prefix, imageUrlFor(logoId, FRAME_BYTES))
     await publisher.withSocketIo()
     shards = await Shards.start(opts.quick ? 1 : 2)
+    frameBytes = await probeFrames(servers, publisher, logoId)
 
     for (const size of sizes) {
       for (const target of TARGETS) {
@@ -132,6 +137,10 @@ export default async function fanout (opts: BenchOptions): Promise<BenchReport> 
       ''
     )
   }
+  if (frameBytes) {
+    lines.push(`Bytes on the wire per change (WebSocket payload): ours ${frameBytes.ours}, bare ${frameBytes.bare}, socketio ${frameBytes.socketio} ` +
+      '(Socket.IO\'s event envelope `42["frame",…]` around the same JSON; checked with a real `socket.io-client`, which decodes it to the same object).', '')
+  }
   lines.push(
     `Each server in its own process on the server core; ${opts.quick ? 1 : 2} subscriber shard process(es) and the publisher on the load core. ` +
       'ours = the app in scaled mode (PostgreSQL + Redis bus), subscribers on `logos.<id>`; bare = `ws` sending the publisher\'s bytes as they are; ' +
@@ -139,4 +148,56 @@ export default async function fanout (opts: BenchOptions): Promise<BenchReport> 
     ''
   )
   return { title, ok: rows.every((r) => r.met), markdown: lines.join('\n'), scenarios: rows }
+}
+
+/**
+ * One change to each server before measuring, received by a plain `ws` client (ours, bare) and by
+ * a real `socket.io-client` (Socket.IO): the payload sizes, and a check that the three carry the
+ * same logo (the shards speak Socket.IO's wire protocol by hand, so it is checked here once).
+ */
+async function probeFrames (servers: Map<Target, TargetServer>, publisher: Publisher, logoId: string): Promise<Record<Target, number>> {
+  const channel = `logos.${logoId}`
+  const viaWs = async (target: 'ours' | 'bare'): Promise<number> => {
+    const ws = new WebSocket(servers.get(target)!.wsUrl, { perMessageDeflate: false })
+    try {
+      const got = new Promise<Buffer>((resolve, reject) => {
+        ws.on('error', reject)
+        ws.on('message', (data: Buffer) => {
+          const text = String(data)
+          if (text.startsWith('{"type":"subscribed"')) void publisher.publish(target, logoId)
+          else if (text.includes('"type":"updated"')) resolve(data)
+        })
+      })
+      ws.on('open', () => ws.send(JSON.stringify({ op: 'subscribe', channel })))
+      return (await withDeadline(got, `${target} frame`)).length
+    } finally {
+      ws.terminate()
+    }
+  }
+  const viaSocketIo = async (): Promise<number> => {
+    const client = socketIoClient(servers.get('socketio')!.url, { transports: ['websocket'], reconnection: false })
+    try {
+      const got = new Promise<unknown>((resolve, reject) => {
+        client.on('connect_error', reject)
+        client.on('connect', () => client.emit('subscribe', channel))
+        client.on('subscribed', () => { void publisher.publish('socketio', logoId) })
+        client.on('frame', resolve)
+      })
+      const frame = await withDeadline(got, 'socket.io-client frame') as { channel?: string, data?: { _id?: string } }
+      if (frame.channel !== channel || frame.data?._id !== logoId) throw new Error(`socket.io-client got ${JSON.stringify(frame)}`)
+      return Buffer.byteLength(`42${JSON.stringify(['frame', frame])}`)
+    } finally {
+      client.close()
+    }
+  }
+  return { ours: await viaWs('ours'), bare: await viaWs('bare'), socketio: await viaSocketIo() }
+}
+
+async function withDeadline<T> (p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([p, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: nothing within 10 s`)), 10_000) })])
+  } finally {
+    clearTimeout(timer)
+  }
 }

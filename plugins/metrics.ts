@@ -51,8 +51,28 @@ function createMetrics (register: Registry, sources: Sources) {
     syncSubscriptions: syncGauge(`${p}sync_num_subscriptions`, 'Channel subscriptions over all /sync connections', (s) => s.subscriptions),
     syncChannels: syncGauge(`${p}sync_num_channels`, 'Channels with at least one local subscriber', (s) => s.channels),
     framesIn: new Counter({ name: `${p}sync_frames_received_total`, help: 'Frames received from /sync clients, by op', labelNames: ['op'], registers }),
-    framesOut: new Counter({ name: `${p}sync_frames_sent_total`, help: 'Frames sent to /sync clients, by type', labelNames: ['type'], registers }),
-    bytesOut: new Counter({ name: `${p}sync_bytes_sent_total`, help: 'Bytes sent to /sync clients', registers }),
+    // Copied from SyncStats at scrape time, not counted here per frame: a broadcast to 10,000
+    // subscribers would otherwise be 20,000 prom-client calls (≈ 6 % of the fan-out's CPU).
+    framesOut: new Counter({
+      name: `${p}sync_frames_sent_total`,
+      help: 'Frames sent to /sync clients, by type',
+      labelNames: ['type'],
+      registers,
+      collect () {
+        this.reset()
+        if (!sources.sync) return
+        for (const [type, value] of Object.entries(sources.sync.framesOutByType)) this.inc({ type }, value)
+      }
+    }),
+    bytesOut: new Counter({
+      name: `${p}sync_bytes_sent_total`,
+      help: 'Bytes sent to /sync clients',
+      registers,
+      collect () {
+        this.reset()
+        if (sources.sync) this.inc(sources.sync.bytesOut)
+      }
+    }),
     broadcastDuration: new Histogram({ name: `${p}sync_broadcast_duration_seconds`, help: 'Time to fan one change out to local subscribers', buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5], registers }),
     deliveryLatency: new Histogram({ name: `${p}sync_delivery_latency_seconds`, help: 'From bus publish (any replica) to delivery to local subscribers', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
     disconnects: new Counter({ name: `${p}sync_disconnects_total`, help: '/sync disconnects by close code', labelNames: ['code'], registers }),
@@ -108,7 +128,6 @@ export default fp(async function metricsPlugin (fastify) {
       sources.sync = fastify.syncStats
       fastify.syncStats.observers.add({
         frameIn: (op) => metrics.framesIn.inc({ op }),
-        frameOut: (type, bytes) => { metrics.framesOut.inc({ type }); metrics.bytesOut.inc(bytes) },
         disconnect: (code) => metrics.disconnects.inc({ code: KNOWN_CLOSE_CODES.has(code) ? String(code) : 'other' }),
         resync: (outcome) => metrics.resyncs.inc({ outcome }),
         rateLimited: () => metrics.rateLimited.inc({ scope: 'sync' }),

@@ -32,7 +32,7 @@ export const nowUs = (): number => Number(process.hrtime.bigint() / 1000n)
 /** Title prefix whose tail is the publish time in µs (subscribers look for it in the raw frame). */
 export const STAMP = 'bench '
 
-// A fixed imageUrl length so that a `logos.<id>` frame is 278 bytes, as in issue 14.
+// The imageUrl is padded so that a `logos.<id>` frame is the size asked for (if it can be that small).
 const IMAGE_BASE = 'https://cdn.example.com/logos/'
 
 export interface BenchLogo {

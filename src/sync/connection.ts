@@ -22,6 +22,8 @@ export type Admission = 'ok' | 'limited' | 'drop' | 'close'
 
 /** setTimeout's ceiling (~24.8 days); longer token lifetimes are re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1
+/** ws send options for every frame (one object, not one per frame). */
+const TEXT = { binary: false } as const
 /** Consecutive malformed frames after which a connection is closed. */
 export const MAX_BAD_FRAMES = 10
 
@@ -90,7 +92,7 @@ export class SyncConnection {
 
   private write (bytes: Buffer, type: string): void {
     if (!this.isOpen) return
-    this.socket.send(bytes, { binary: false })
+    this.socket.send(bytes, TEXT)
     this.stats.frameOut(type, bytes.length)
     // Replies (subscribed, pong, errors) go straight out: they too can put a socket that is not
     // being read over its buffer, and start the clock.
