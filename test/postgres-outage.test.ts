@@ -3,6 +3,8 @@
 // nothing; reads of what is cached keep being served (L1 on the app that read it, L2 on another);
 // once PostgreSQL is back everything works again with no restart.
 import t from 'tap'
+import { createPostgresStore } from '../src/store/postgres.js'
+import { StoreUnavailableError } from '../src/store/types.js'
 import { bearer, build, eventually, privatePostgres, redisPrefix, REDIS_URL, token } from './helper.js'
 
 interface Answer { statusCode: number, headers: Record<string, unknown>, json: () => { code?: string, message?: string } }
@@ -115,4 +117,32 @@ t.test('PostgreSQL frozen (SIGSTOP): writes still answer 503 within the query ti
   await pgServer.thaw()
   t.ok(await eventually(async () => (await app.inject({ method: 'POST', url: `/logos/${logo._id}/votes`, headers: bearer(await token('u1')) })).statusCode === 200, 20_000), 'votes work again')
   t.equal((await app.inject(`/logos/${logo._id}/votes`)).json().totalVotes, 1, 'only the vote after the thaw counts (the frozen ones were aborted)')
+})
+
+// Found by the chaos runner (seed 1): PostgreSQL restarting under write traffic took every replica
+// down with an unhandled 'error' ("Connection terminated unexpectedly") from a client checked out
+// of the pool between two queries of a transaction, which the pool does not listen to.
+t.test('a connection lost while a transaction holds it between queries fails that write, not the process', async (t) => {
+  const pgServer = await privatePostgres(t)
+  const store = await createPostgresStore({ connectionString: pgServer.url, schema: 'held', connectTimeoutMs: 1000, queryTimeoutMs: 2000 })
+  t.teardown(() => store.close())
+  let holding!: () => void
+  let release!: () => void
+  const held = new Promise<void>((resolve) => { holding = resolve })
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  // A transaction step runs between the write and its COMMIT: it keeps the client checked out
+  // with no query on it, which is where a lost connection emits 'error'.
+  store.addTransactionStep!(async () => { holding(); await gate })
+  const write = store.createLogo({ title: 'Held', imageUrl: 'https://x.test/h.png' })
+  write.catch(() => {}) // judged below
+  await held
+  await pgServer.stop()
+  await new Promise((resolve) => setTimeout(resolve, 300)) // the socket's end reaches the client
+  release()
+  await t.rejects(write, StoreUnavailableError, 'the write fails as unavailable')
+  t.pass('the process is still here')
+
+  await pgServer.start()
+  t.ok(await eventually(async () => { try { await store.ping(); return true } catch { return false } }, 20_000), 'the pool reconnects')
+  t.equal(await store.countLogos(), 0, 'the lost transaction committed nothing')
 })

@@ -57,6 +57,11 @@ export async function connectPostgresPresence (opts: PostgresPresenceOptions): P
   // so the setup runs under a transaction-level advisory lock, one replica after the other.
   const setup = async () => {
     const client = await pool.connect()
+    // A checked-out client losing its connection between queries emits 'error', which the pool
+    // hears only on idle clients: unheard, it would end the process (see src/store/postgres.ts).
+    let lost: Error | undefined
+    const onError = (err: Error) => { lost = err }
+    client.on('error', onError)
     try {
       await client.query('BEGIN')
       await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey(`setup ${table}`)])
@@ -70,7 +75,8 @@ export async function connectPostgresPresence (opts: PostgresPresenceOptions): P
       await client.query('ROLLBACK').catch(() => {})
       throw err
     } finally {
-      client.release()
+      client.off('error', onError)
+      client.release(lost)
     }
   }
 
@@ -153,6 +159,11 @@ export async function connectPostgresPresence (opts: PostgresPresenceOptions): P
 
   async function report (replicaId: string, members: number): Promise<PresenceView> {
     const client = await pool.connect()
+    // A checked-out client losing its connection between queries emits 'error', which the pool
+    // hears only on idle clients: unheard, it would end the process (see src/store/postgres.ts).
+    let lost: Error | undefined
+    const onError = (err: Error) => { lost = err }
+    client.on('error', onError)
     try {
       await client.query('BEGIN')
       await client.query('SELECT pg_advisory_xact_lock($1)', [lock])
@@ -177,7 +188,8 @@ export async function connectPostgresPresence (opts: PostgresPresenceOptions): P
       await client.query('ROLLBACK').catch(() => {})
       throw err
     } finally {
-      client.release()
+      client.off('error', onError)
+      client.release(lost)
     }
   }
 

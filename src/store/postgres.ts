@@ -129,6 +129,11 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
   async function tx<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect()
     let lost: Error | undefined
+    // A checked-out client whose connection drops between two queries emits 'error', which the
+    // pool only listens for on idle clients: unheard, it would take the process down (PostgreSQL
+    // restarting under write traffic did). The next query on it fails, and release(lost) drops it.
+    const onError = (err: Error) => { lost = err }
+    client.on('error', onError)
     try {
       await client.query('BEGIN')
       const result = await fn(client)
@@ -141,6 +146,7 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
       else await client.query('ROLLBACK').catch((e: Error) => { lost = e })
       throw err
     } finally {
+      client.off('error', onError)
       client.release(lost)
     }
   }
