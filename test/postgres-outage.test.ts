@@ -5,7 +5,7 @@
 import t from 'tap'
 import { createPostgresStore } from '../src/store/postgres.js'
 import { StoreUnavailableError } from '../src/store/types.js'
-import { bearer, build, eventually, privatePostgres, redisPrefix, REDIS_URL, token } from './helper.js'
+import { bearer, build, eventually, privatePostgres, redisPrefix, REDIS_URL, startNginx, startServer, token } from './helper.js'
 
 interface Answer { statusCode: number, headers: Record<string, unknown>, json: () => { code?: string, message?: string } }
 
@@ -145,4 +145,37 @@ t.test('a connection lost while a transaction holds it between queries fails tha
   await pgServer.start()
   t.ok(await eventually(async () => { try { await store.ping(); return true } catch { return false } }, 20_000), 'the pool reconnects')
   t.equal(await store.countLogos(), 0, 'the lost transaction committed nothing')
+})
+
+// Found by the chaos runner (seed 2): behind deploy/nginx.conf every 503 counted as a replica
+// failure (proxy_next_upstream http_503, max_fails=1), so a database outage marked every replica
+// down: clients got nginx's bare 502 instead of the 503 and its Retry-After, and kept getting it
+// for fail_timeout (5 s) after PostgreSQL was back (9 s before the first vote went through).
+t.test('behind nginx: a database outage reaches clients as 503 + Retry-After, and the first request after it succeeds', async (t) => {
+  const pgServer = await privatePostgres(t)
+  const env = { DATABASE_URL: pgServer.url, DATABASE_SCHEMA: 'edge', REDIS_URL, REDIS_KEY_PREFIX: redisPrefix(), TRUST_PROXY: '1', RATE_LIMIT_MAX: '100000', VOTE_RATE_LIMIT: '100000' }
+  const a = await startServer(t, env)
+  const b = await startServer(t, env)
+  const nginx = await startNginx(t, [a.port, b.port])
+  const admin = bearer(await token('root', 'admin'))
+  const created = await fetch(`${nginx.http}/logos`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ title: 'Edge', imageUrl: 'https://x.test/e.png' }) })
+  const logo = await created.json() as { _id: string }
+  const vote = async (sub: string) => fetch(`${nginx.http}/logos/${logo._id}/votes`, { method: 'POST', headers: bearer(await token(sub)) })
+
+  const retract = async (sub: string) => fetch(`${nginx.http}/logos/${logo._id}/votes`, { method: 'DELETE', headers: bearer(await token(sub)) })
+
+  await pgServer.stop()
+  // A retraction first: nginx may repeat a DELETE on the next replica, so it reaches both.
+  for (const [i, res] of [await retract('v0'), await vote('v1'), await retract('v2'), await vote('v3')].entries()) {
+    t.equal(res.status, 503, `request ${i}: the replica's 503 reaches the client, not a 502`)
+    t.equal(res.headers.get('retry-after'), '5')
+    t.match(await res.json(), { code: 'store_unavailable' })
+  }
+
+  await retract('v4') // just before the database returns
+  await pgServer.start()
+  t.ok(await eventually(async () => (await Promise.all([a, b].map(async (s) => (await fetch(`${s.http}/readyz`)).status))).every((s) => s === 200), 20_000), 'both replicas ready')
+  const statuses: number[] = []
+  for (let i = 0; i < 4; i++) statuses.push((await vote(`after${i}`)).status)
+  t.same(statuses, [200, 200, 200, 200], 'no replica was marked down for answering 503: the next votes go through')
 })
