@@ -10,6 +10,11 @@
 //                                          and small sizes, targets not enforced (exit 0 unless a
 //                                          scenario fails); writes bench/results/quick/ unless --out
 //   npm run bench -- --out DIR             write DIR/latest.json and DIR/RESULTS.md instead
+//   npm run bench -- --merge FILE [--render]
+//                                          also take scenarios from another latest.json (e.g. a run
+//                                          of other scenarios made elsewhere): for each scenario the
+//                                          newest section wins; --render runs nothing, only merges
+//                                          and rewrites latest.json and RESULTS.md
 //
 // BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_CONNECTIONS, BENCH_ROUNDS override the defaults;
 // BENCH_PIN=0 turns core pinning off. This process pins itself to the load core (lib.LOAD_CPU);
@@ -30,6 +35,8 @@ export interface Section {
   title: string
   ok: boolean
   date: string
+  /** Measured in quick mode (CI smoke): the figures mean little. */
+  quick: boolean
   loadavg: { start: number, end: number }
   markdown: string
   error?: string
@@ -43,10 +50,18 @@ export interface LatestJson {
 
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
-const outAt = args.indexOf('--out')
-const outArg = outAt >= 0 ? args[outAt + 1] : undefined
-if (outAt >= 0 && (outArg === undefined || outArg.startsWith('--'))) throw new Error('--out needs a directory')
-const only = args.filter((a, i) => !a.startsWith('--') && !(outAt >= 0 && i === outAt + 1))
+const renderOnly = args.includes('--render')
+const valued = new Set<number>()
+const valuesOf = (flag: string) => args.flatMap((a, i) => {
+  if (a !== flag) return []
+  const v = args[i + 1]
+  if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`)
+  valued.add(i + 1)
+  return [v]
+})
+const outArg = valuesOf('--out').at(-1)
+const mergeFiles = valuesOf('--merge').map((f) => resolve(f))
+const only = args.filter((a, i) => !a.startsWith('--') && !valued.has(i))
 
 const num = (name: string, def: number) => {
   const raw = process.env[name]
@@ -63,7 +78,7 @@ if (unknown.length > 0) {
   console.error(`unknown scenario(s): ${unknown.join(', ')}; available: ${available.join(', ')}`)
   process.exit(2)
 }
-const selected = available.filter((name) => only.length === 0 || only.includes(name))
+const selected = renderOnly ? [] : available.filter((name) => only.length === 0 || only.includes(name))
 
 const outDir = outArg !== undefined ? resolve(outArg) : quick ? join(dir, 'results', 'quick') : join(dir, 'results')
 const resultsMd = outArg !== undefined || quick ? join(outDir, 'RESULTS.md') : join(dir, 'RESULTS.md')
@@ -85,25 +100,40 @@ for (const scenario of selected) {
     const mod = await import(pathToFileURL(join(dir, `${scenario}.bench.ts`)).href) as { default: (o: BenchOptions) => Promise<BenchReport> }
     const report = await mod.default(opts)
     console.log(report.markdown)
-    sections.push({ scenario, title: report.title, ok: report.ok, date, loadavg: { start, end: loadavg()[0] }, markdown: report.markdown })
+    sections.push({ scenario, title: report.title, ok: report.ok, date, quick, loadavg: { start, end: loadavg()[0] }, markdown: report.markdown })
     rows.push(...report.scenarios.map((r) => ({ ...r, scenario })))
   } catch (err) {
     const error = err instanceof Error ? (err.stack ?? err.message) : String(err)
     console.error(`${scenario} FAILED: ${error}`)
-    sections.push({ scenario, title: scenario, ok: false, date, loadavg: { start, end: loadavg()[0] }, markdown: `## ${scenario}\n\nFAILED:\n\n\`\`\`\n${error}\n\`\`\`\n`, error })
+    sections.push({ scenario, title: scenario, ok: false, date, quick, loadavg: { start, end: loadavg()[0] }, markdown: `## ${scenario}\n\nFAILED:\n\n\`\`\`\n${error}\n\`\`\`\n`, error })
   }
   console.log(`# ${scenario}: ${((performance.now() - t0) / 1000).toFixed(1)} s`)
 }
 
-// Rows and sections of scenarios not run this time stay as they were (their own dates say when).
-let previous: LatestJson | null = null
-if (existsSync(latestPath)) {
-  try { previous = JSON.parse(readFileSync(latestPath, 'utf8')) as LatestJson } catch {}
+// Scenarios not run this time keep their rows and section from the previous latest.json (and
+// from --merge files: for each scenario the newest section wins); their own dates say when.
+const sources: LatestJson[] = []
+for (const file of [latestPath, ...mergeFiles]) {
+  if (!existsSync(file)) {
+    if (file !== latestPath) throw new Error(`--merge ${file}: no such file`)
+    continue
+  }
+  try { sources.push(JSON.parse(readFileSync(file, 'utf8')) as LatestJson) } catch (err) {
+    if (file !== latestPath) throw err
+  }
 }
-const kept = (s: { scenario?: string }) => s.scenario !== undefined && !selected.includes(s.scenario) && available.includes(s.scenario)
-const allSections = [...(previous?.sections ?? []).filter(kept), ...sections].sort((a, b) => a.scenario.localeCompare(b.scenario))
-const allRows = [...(previous?.scenarios ?? []).filter(kept), ...rows]
-  .sort((a, b) => a.scenario.localeCompare(b.scenario) || 0)
+const newest = new Map<string, { section: Section, rows: ResultRow[] }>()
+for (const src of sources) {
+  for (const section of src.sections ?? []) {
+    if (selected.includes(section.scenario) || !available.includes(section.scenario)) continue
+    const have = newest.get(section.scenario)
+    if (have !== undefined && have.section.date >= section.date) continue
+    newest.set(section.scenario, { section, rows: (src.scenarios ?? []).filter((r) => r.scenario === section.scenario) })
+  }
+}
+const allSections = [...[...newest.values()].map((k) => k.section), ...sections].sort((a, b) => a.scenario.localeCompare(b.scenario))
+const order = new Map(allSections.map((s, i) => [s.scenario, i]))
+const allRows = [...[...newest.values()].flatMap((k) => k.rows), ...rows].sort((a, b) => order.get(a.scenario)! - order.get(b.scenario)!)
 const latest: LatestJson = { machine: machine(), scenarios: allRows, sections: allSections }
 writeFileSync(latestPath, JSON.stringify(latest, null, 2) + '\n')
 
@@ -118,7 +148,7 @@ writeFileSync(resultsMd, [
   '',
   '| scenario file | run at (UTC) | load average (1 min) start → end | result |',
   '|---|---|---|---|',
-  ...allSections.map((s) => `| ${s.scenario} | ${s.date.replace('T', ' ').replace(/\.\d+Z$/, '')} | ${s.loadavg.start.toFixed(2)} → ${s.loadavg.end.toFixed(2)} | ${s.error !== undefined ? 'FAILED' : s.ok ? 'targets met' : 'target(s) missed'} |`),
+  ...allSections.map((s) => `| ${s.scenario} | ${s.date.replace('T', ' ').replace(/\.\d+Z$/, '')} | ${s.loadavg.start.toFixed(2)} → ${s.loadavg.end.toFixed(2)} | ${s.error !== undefined ? 'FAILED' : s.ok ? 'targets met' : 'target(s) missed'}${s.quick ? ' (quick run)' : ''} |`),
   '',
   '## All rows',
   '',

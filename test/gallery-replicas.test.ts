@@ -207,8 +207,8 @@ test('admin on replica A, voter on replica B behind nginx: live admin changes, n
   await waitLive(voter)
   t.equal(await connectionsOn(replicaA), 2, 'the voter\'s page reconnected to replica A')
   took = Math.max(took, await presenceShows(admin, 2, closed))
-  const bound = 2.5 * HEARTBEAT_MS + 1000 // the bound, plus a push and a render
-  t.ok(took <= bound, `replica B's pages left the count ${took} ms after SIGKILL (bound 2.5 heartbeats + 1 s: ${bound} ms)`)
+  const bound = 2.5 * HEARTBEAT_MS + 3000 // the bound, plus a push and a render by a page on a busy 2-core box
+  t.ok(took <= bound, `replica B's pages left the count ${took} ms after SIGKILL (bound 2.5 heartbeats + 3 s for the push and the render: ${bound} ms)`)
   await presenceShows(voter, 2, Date.now())
   t.pass('the voter, now on A, reads 2 as well')
   // A page error from the stranded page is expected once its server is gone; only the others count.

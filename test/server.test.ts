@@ -16,7 +16,7 @@ function runServer (env: Record<string, string | undefined>): Promise<{ code: nu
     let output = ''
     child.stdout.on('data', (d) => { output += d })
     child.stderr.on('data', (d) => { output += d })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000) // tsx compiles at every start: 10 s and more on a busy 2-core box
     child.on('exit', (code) => { clearTimeout(timer); resolve({ code, output }) })
   })
 }

@@ -37,14 +37,11 @@ async function setup (t: TestLike) {
   t.teardown(() => pool.end())
   let transactions = 0
   const batcher = createVoteBatcher({
-    async transaction (fn) {
+    async session (fn) {
       transactions++
       const c = await pool.connect()
       try {
-        await c.query('BEGIN')
-        const result = await fn(c)
-        await c.query('COMMIT')
-        return result
+        return await fn(c)
       } catch (err) {
         await c.query('ROLLBACK')
         throw err
@@ -52,7 +49,8 @@ async function setup (t: TestLike) {
         c.release()
       }
     },
-    runSteps: async () => {}
+    runSteps: async () => {},
+    hasSteps: () => false
   })
   const rows = async (logoId: string) => Number((await pool.query('SELECT COUNT(*) AS n FROM votes WHERE logo_id = $1', [logoId])).rows[0].n)
   return { store, pool, batcher, rows, transactions: () => transactions }
@@ -100,6 +98,23 @@ t.test('a logo that does not exist fails only its own votes; a closed deadline f
   t.ok(closed.every((r) => r.status === 'rejected' && r.reason instanceof VotingClosedError), 'every vote of the batch is refused')
   t.equal(await rows(logo._id), 2, 'nothing written')
   t.equal((await store.getVotes(logo._id))!.totalVotes, 2)
+})
+
+t.test('user ids with quotes, backslashes, commas, braces and non-ASCII go into the batch as values, never as SQL', async (t) => {
+  const { store, batcher, rows, transactions } = await setup(t)
+  const logo = await store.createLogo({ title: 'Odd names', imageUrl: 'https://x.test/o.png' })
+  const users = ["o'brien", 'back\\slash', '"quoted"', 'comma,{brace}', 'NULL', "'); DROP TABLE votes; --", 'ünïcødé 🗳', ' spaced ']
+  const before = transactions()
+  const answers = await Promise.all(users.map((u) => batcher.vote(logo._id, u, true)))
+  t.equal(transactions() - before, 1, 'one transaction')
+  t.same(answers.map((a) => [a.changed, a.totalVotes]), users.map((_, i) => [true, i + 1]))
+  t.equal(await rows(logo._id), users.length, 'one row per user')
+  for (const u of users) t.same(await store.userVotes(u), [logo._id], `${JSON.stringify(u)} is stored as it was given`)
+  const again = await Promise.all(users.map((u) => batcher.vote(logo._id, u, true)))
+  t.ok(again.every((a) => !a.changed && a.totalVotes === users.length), 'each one is found again: repeats change nothing')
+  const gone = await Promise.all(users.map((u) => batcher.vote(logo._id, u, false)))
+  t.same(gone.map((a) => a.changed), users.map(() => true))
+  t.equal(await rows(logo._id), 0)
 })
 
 t.test('two replicas voting at once: every answer fits one serial history per logo, and counts equal rows', async (t) => {

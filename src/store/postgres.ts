@@ -127,6 +127,16 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
   pool.on('error', () => {})
 
   async function tx<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return await session(async (c) => {
+      await c.query('BEGIN')
+      const result = await fn(c)
+      await c.query('COMMIT')
+      return result
+    })
+  }
+
+  /** `fn` on a pooled connection, sending BEGIN and COMMIT itself; ROLLBACK when it throws. */
+  async function session<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect()
     let lost: Error | undefined
     // A checked-out client whose connection drops between two queries emits 'error', which the
@@ -135,10 +145,7 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
     const onError = (err: Error) => { lost = err }
     client.on('error', onError)
     try {
-      await client.query('BEGIN')
-      const result = await fn(client)
-      await client.query('COMMIT')
-      return result
+      return await fn(client)
     } catch (err) {
       // A lost connection cannot roll back (and a frozen server would not answer the ROLLBACK):
       // the server aborts the transaction when the connection goes, which release(err) does.
@@ -190,7 +197,7 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
   }
 
   // Votes are committed in groups (src/store/postgres-votes.ts), each with its own exact answer.
-  const votes = createVoteBatcher({ transaction: tx, runSteps })
+  const votes = createVoteBatcher({ session, runSteps, hasSteps: () => steps.size > 0 })
 
   const store: Store = {
     kind: 'postgres',
