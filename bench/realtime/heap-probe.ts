@@ -1,9 +1,12 @@
-// Dev probe (not a scenario): heap snapshots of a server before and after N idle connections.
+// Dev probe (not a scenario): heap snapshots of a server before and after N idle connections,
+// written to $HEAP_DIR (default /tmp) as <target>-<0|N>.heapsnapshot; compare them with heap-diff.ts.
+//   npx tsx bench/realtime/heap-probe.ts ours 2000
 import { readdirSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT, sleep } from '../lib.js'
 import { oursEnv, scaledSpace, Shards, startTarget, type Target } from './common.js'
 
+const DIR = process.env.HEAP_DIR ?? '/tmp'
 const target = (process.argv[2] ?? 'ours') as Target
 const n = Number(process.argv[3] ?? 2000)
 const space = await scaledSpace('heap')
@@ -16,7 +19,7 @@ const snap = async (name: string) => {
   for (;;) {
     await sleep(500)
     const f = readdirSync(ROOT).find((x) => x.endsWith('.heapsnapshot') && !before.has(x))
-    if (f) { await sleep(3000); renameSync(join(ROOT, f), `/tmp/perff-heap/${target}-${name}.heapsnapshot`); return }
+    if (f) { await sleep(3000); renameSync(join(ROOT, f), `${DIR}/${target}-${name}.heapsnapshot`); return }
   }
 }
 // Warm up once (first connections compile code paths)
