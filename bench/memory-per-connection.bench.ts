@@ -43,10 +43,10 @@ export default async function memoryPerConnection (opts: BenchOptions): Promise<
           const got = await sh.open(target, target, server.wsUrl, size, plan, offset)
           offset += size
           if (got.opened !== size) throw new Error(`${target}: opened ${got.opened} of ${size}: ${got.errors.join('; ')}`)
-          await sleep(500)
+          await sleep(opts.quick ? 100 : 500)
           const after = await server.memory()
           await sh.close(target)
-          await sleep(1000) // the server sees every close before the next run's "before"
+          await sleep(opts.quick ? 200 : 1000) // the server sees every close before the next run's "before"
           return {
             rssKB: (after.rss - before.rss) / size / 1024,
             heapKB: (after.heapUsed - before.heapUsed) / size / 1024,

@@ -270,10 +270,10 @@ export async function atRate (ratePerS: number, count: number, op: (i: number) =
 }
 
 // ---------------------------------------------------------------------------------------------
-// Latency histogram: 10 µs buckets up to 2 s, then one overflow bucket. Mergeable across shards.
+// Latency histogram: 10 µs buckets up to 5 s, then one overflow bucket. Mergeable across shards.
 
 export const BUCKET_US = 10
-export const BUCKETS = 200_000
+export const BUCKETS = 500_000
 
 export type SparseHistogram = Array<[bucket: number, count: number]>
 

@@ -1,6 +1,21 @@
 // A change on one channel, serialised once and handed to every local subscriber as is.
+import * as ws from 'ws'
 import type { ChannelFrame, VotesBatch } from '../protocol.js'
 import { encodeFrame } from './frames.js'
+
+/** ws's frame encoder, exported by ws but not declared by @types/ws. */
+const { Sender } = ws as unknown as { Sender: { frame (data: Buffer, options: { readOnly: boolean, mask: boolean, rsv1: boolean, opcode: number, fin: boolean }): Buffer[] } }
+const TEXT_FRAME = { readOnly: false, mask: false, rsv1: false, opcode: 1, fin: true }
+
+/**
+ * A broadcast's WebSocket frame (header + its bytes), built once for every recipient, as Socket.IO
+ * builds its broadcasts' (see ws issue 617): each recipient then costs a socket write, not a
+ * frame encoding of its own. Server frames are not masked, so the frame is the same for all.
+ */
+export function wsFrameOf (b: Broadcast): readonly Buffer[] {
+  b.frame ??= Sender.frame(b.bytes, TEXT_FRAME)
+  return b.frame
+}
 
 export type ChangeType = ChannelFrame['type']
 
@@ -20,6 +35,8 @@ export interface Broadcast {
   data: unknown
   /** The serialised frame: the exact bytes every recipient gets. */
   bytes: Buffer
+  /** The WebSocket frame around `bytes`, built at the first write (wsFrameOf). */
+  frame?: Buffer[]
   /**
    * Backlog key: for a client that cannot keep up, a later broadcast with the same key replaces
    * this one (it carries the whole state the earlier one did). One key per versioned or private

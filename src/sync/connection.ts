@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { WebSocket } from 'ws'
 import type { Principal } from '../domain.js'
 import { CloseCode, type ErrorCode, type RequestId, type ServerFrame } from '../protocol.js'
-import { filterVotesBatch, keepNewer, listVotesKey, type Broadcast } from './broadcast.js'
+import { filterVotesBatch, keepNewer, listVotesKey, wsFrameOf, type Broadcast } from './broadcast.js'
 import { encodeFrame, withId } from './frames.js'
 import type { SyncStats } from './stats.js'
 import type { Subscription } from './subscription.js'
@@ -24,6 +24,9 @@ export type Admission = 'ok' | 'limited' | 'drop' | 'close'
 const MAX_TIMER_MS = 2 ** 31 - 1
 /** ws send options for every frame (one object, not one per frame). */
 const TEXT = { binary: false } as const
+
+/** The part of ws's per-socket Sender (not declared by @types/ws) that writes a finished frame. */
+interface FrameSender { sendFrame (list: readonly Buffer[], cb?: () => void): void }
 /** Consecutive malformed frames after which a connection is closed. */
 export const MAX_BAD_FRAMES = 10
 
@@ -90,9 +93,14 @@ export class SyncConnection {
     this.send({ type: 'error', ...withId(id), ...(channel === undefined ? {} : { channel }), code, message })
   }
 
-  private write (bytes: Buffer, type: string): void {
+  /** Writes a frame; a broadcast (`b`) goes out as its shared, already built WebSocket frame. */
+  private write (bytes: Buffer, type: string, b?: Broadcast): void {
     if (!this.isOpen) return
-    this.socket.send(bytes, TEXT)
+    const sender = b === undefined ? undefined : (this.socket as unknown as { _sender?: FrameSender })._sender
+    // Without permessage-deflate (plugins/sync.ts turns it off) ws's Sender writes frames to the
+    // socket as they come, so a finished frame can be written in order with everything else.
+    if (sender !== undefined && this.socket.extensions === '') sender.sendFrame(wsFrameOf(b!))
+    else this.socket.send(bytes, TEXT)
     this.stats.frameOut(type, bytes.length)
     // Replies (subscribed, pong, errors) go straight out: they too can put a socket that is not
     // being read over its buffer, and start the clock.
@@ -119,7 +127,7 @@ export class SyncConnection {
       this.holdBack(b)
       return
     }
-    this.write(b.bytes, b.type)
+    this.write(b.bytes, b.type, b)
   }
 
   private holdBack (b: Broadcast): void {
@@ -162,7 +170,7 @@ export class SyncConnection {
       for (const [key, b] of this.backlog) {
         if (this.socket.bufferedAmount > this.limits.maxBufferBytes) break
         this.backlog.delete(key)
-        this.write(b.bytes, b.type)
+        this.write(b.bytes, b.type, b)
       }
       if (this.backlog.size === 0) this.backlog = null
     }
