@@ -29,8 +29,6 @@ declare module 'fastify' {
     verifyToken: (token: string) => Promise<Principal>
     /** Signs an HS256 token for a user with the configured expiry (dev tokens). */
     signToken: (user: Claims) => string
-    /** Counts refused credentials; metrics hook in here. */
-    onAuthFailure: Set<(reason: string) => void>
   }
 }
 
@@ -63,9 +61,8 @@ export default fp(async function authPlugin (fastify) {
     roleClaim: c.JWT_ROLE_CLAIM,
     jwksCooldownMs: c.JWT_JWKS_COOLDOWN_MS
   })
-  const failureListeners = new Set<(reason: string) => void>()
-  fastify.decorate('onAuthFailure', failureListeners)
-  const fail = (reason: string) => { for (const l of failureListeners) l(reason) }
+  const failures = fastify.metrics.counter({ name: 'auth_failures_total', help: 'Refused credentials, by reason', labelNames: ['reason'] })
+  const fail = (reason: 'missing_token' | 'invalid_token' | 'forbidden') => failures.inc({ reason })
   const log = fastify.log.child({ component: 'auth' })
 
   fastify.decorate('verifyToken', async (token: string) => {
@@ -104,4 +101,4 @@ export default fp(async function authPlugin (fastify) {
       throw fastify.httpErrors.forbidden('Admin role required')
     }
   })
-}, { name: 'auth', dependencies: ['config', '@fastify/sensible'] })
+}, { name: 'auth', dependencies: ['config', '@fastify/sensible', 'metrics'] })

@@ -56,7 +56,12 @@ export default fp(async function busPlugin (fastify) {
   }
   fastify.decorate('replicaId', replicaId)
   fastify.decorate('bus', bus)
+  const lag = fastify.metrics.histogram({ name: 'bus_pubsub_lag_seconds', help: 'From publish on any replica to receipt on this one', buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] })
+  const offLag = bus.subscribe((m) => lag.observe(Math.max(0, Date.now() - m.publishedAt) / 1000))
   // Registered after the subscriber's hook, so it runs first (onClose hooks run in reverse order).
-  fastify.addHook('onClose', async () => { await bus.close() })
+  fastify.addHook('onClose', async () => {
+    offLag()
+    await bus.close()
+  })
   fastify.log.info({ bus: bus.kind, reason: config.bus.reason, channel, replicaId }, `bus ready: ${bus.kind}`)
-}, { name: 'bus', dependencies: ['config', 'redis', 'store'] })
+}, { name: 'bus', dependencies: ['config', 'redis', 'store', 'metrics'] })

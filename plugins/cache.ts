@@ -3,6 +3,7 @@ import { Type } from 'typebox'
 import { createLogoCache, type CacheStats, type LogoCache } from '../src/cache/logo-cache.js'
 import { createRedisL2 } from '../src/cache/redis-l2.js'
 import { createCounters } from '../src/cache/types.js'
+import type { Metrics } from './metrics.js'
 import { redisOf } from './redis.js'
 
 declare module 'fastify' {
@@ -63,6 +64,7 @@ export default fp(async function cachePlugin (fastify) {
 
   fastify.decorate('syncCache', cache)
   fastify.decorate('cacheStats', () => cache.stats())
+  declareMetrics(fastify.metrics, () => cache.stats())
 
   // Other replicas resync from L2 after a lost publish: let them only once our missed writes are in.
   const releaseNotice = l2 ? fastify.bus.holdResyncNotice(() => l2.settled()) : () => {}
@@ -99,4 +101,28 @@ export default fp(async function cachePlugin (fastify) {
     log.warn('cache debug routes enabled (/_debug/cache); never in production')
   }
   log.info({ strategy: config.CACHE_STRATEGY, ttlMs, l2: l2 !== null }, 'cache ready')
-}, { name: 'cache', dependencies: ['config', 'redis', 'store', 'bus'] })
+}, { name: 'cache', dependencies: ['config', 'redis', 'store', 'bus', 'metrics'] })
+
+/** The cache's counters, exported as they stand at scrape time (they live in the cache). */
+function declareMetrics (metrics: Metrics, stats: () => CacheStats): void {
+  const mirrored = (name: string, help: string, read: (s: CacheStats) => Record<string, number>) => metrics.counter({
+    name,
+    help,
+    labelNames: ['level'],
+    collect () {
+      this.reset()
+      for (const [level, value] of Object.entries(read(stats()))) this.inc({ level }, value)
+    }
+  })
+  mirrored('cache_hits_total', 'Cache hits by level (l1 includes stale hits served while revalidating)', (s) => ({ l1: s.l1.hits + s.l1.staleHits, l2: s.l2.hits }))
+  mirrored('cache_misses_total', 'Cache misses by level', (s) => ({ l1: s.l1.misses, l2: s.l2.misses }))
+  mirrored('cache_errors_total', 'L2 (Redis) cache errors', (s) => ({ l2: s.l2.errors }))
+  metrics.counter({
+    name: 'store_reads_total',
+    help: 'Reads that reached the store through the cache',
+    collect () {
+      this.reset()
+      this.inc(stats().store.reads)
+    }
+  })
+}

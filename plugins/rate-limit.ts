@@ -4,15 +4,18 @@ import type { preHandlerHookHandler } from 'fastify'
 import { createSharedLimiter } from '../src/rate-limit/shared-store.js'
 import { redisOf } from './redis.js'
 
-/** ip, vote: the REST limits here; sync_connections: SYNC_MAX_CONNECTIONS_PER_IP (routes/sync.ts). */
-export type RateLimitScope = 'ip' | 'vote' | 'sync_connections'
+/**
+ * ip, vote: the REST limits here; sync_connections: SYNC_MAX_CONNECTIONS_PER_IP (routes/sync.ts);
+ * sync: frames over SYNC_RATE_LIMIT on a /sync connection (the hub).
+ */
+export type RateLimitScope = 'ip' | 'vote' | 'sync_connections' | 'sync'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler (after authenticate): VOTE_RATE_LIMIT votes per user per minute. */
     voteRateLimit: preHandlerHookHandler
-    /** Every refusal by a limit, by scope (the metrics plugin counts them). */
-    onRateLimited: Set<(scope: RateLimitScope) => void>
+    /** Counts a refusal by a limit (`http_rate_limit_refusals_total{scope}`): every limit reports here. */
+    rateLimited: (scope: RateLimitScope) => void
   }
 }
 
@@ -26,8 +29,9 @@ declare module 'fastify' {
  */
 export default fp(async function rateLimitPlugin (fastify) {
   const redis = redisOf(fastify)
-  const listeners = new Set<(scope: RateLimitScope) => void>()
-  fastify.decorate('onRateLimited', listeners)
+  const refusals = fastify.metrics.counter({ name: 'http_rate_limit_refusals_total', help: 'Requests refused by a rate limit, by scope (ip, vote, sync, sync_connections)', labelNames: ['scope'] })
+  const rateLimited = (scope: RateLimitScope) => refusals.inc({ scope })
+  fastify.decorate('rateLimited', rateLimited)
   let store: FastifyRateLimitStoreCtor | null = null
   if (redis) {
     const log = fastify.log.child({ component: 'rate-limit' })
@@ -44,7 +48,7 @@ export default fp(async function rateLimitPlugin (fastify) {
     timeWindow: 60_000,
     skipOnError: true,
     ...(store ? { store } : {}),
-    onExceeded: () => { for (const l of listeners) l('ip') }
+    onExceeded: () => rateLimited('ip')
   })
   // A second limiter on the vote routes. The plugin's own per-route hook would replace the
   // per-IP one (and it skips once a limiter ran), so this one is checked explicitly.
@@ -56,10 +60,10 @@ export default fp(async function rateLimitPlugin (fastify) {
   fastify.decorate('voteRateLimit', async function voteRateLimit (request, reply) {
     const limit = await checkVotes(request)
     if (limit.isAllowed || !limit.isExceeded) return
-    for (const l of listeners) l('vote')
+    rateLimited('vote')
     reply.header('retry-after', limit.ttlInSeconds)
     reply.header('x-ratelimit-limit', limit.max)
     reply.header('x-ratelimit-remaining', 0)
     throw fastify.httpErrors.tooManyRequests(`Vote rate limit exceeded: at most ${limit.max} votes per minute; retry in ${limit.ttlInSeconds} s`)
   } as preHandlerHookHandler)
-}, { name: 'rate-limit', dependencies: ['config', 'redis'] })
+}, { name: 'rate-limit', dependencies: ['config', 'redis', 'metrics'] })

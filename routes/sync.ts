@@ -35,7 +35,7 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       }
       upgrades.set(request.raw, reply.raw)
       if (slots.take(request.ip, request.raw.socket)) return
-      for (const l of fastify.onRateLimited) l('sync_connections')
+      fastify.rateLimited('sync_connections')
       reply.header('retry-after', 10)
       throw fastify.httpErrors.tooManyRequests(`at most ${fastify.config.SYNC_MAX_CONNECTIONS_PER_IP} concurrent /sync connections per address`)
     }

@@ -20,6 +20,7 @@ import webPlugin from '../plugins/web.js'
 import authRoutes from '../routes/auth.js'
 import healthRoutes from '../routes/health.js'
 import logoRoutes from '../routes/logos.js'
+import metricsRoutes from '../routes/metrics.js'
 import syncRoutes from '../routes/sync.js'
 import voteRoutes from '../routes/votes.js'
 import votingRoutes from '../routes/voting.js'
@@ -57,6 +58,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   installErrorHandler(app)
 
   await app.register(configPlugin, { config })
+  await app.register(metricsPlugin)
   await app.register(sensible)
   await app.register(swaggerPlugin)
   await app.register(pressurePlugin)
@@ -69,7 +71,6 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(authPlugin)
   await app.register(corsPlugin)
   await app.register(rateLimitPlugin)
-  await app.register(metricsPlugin)
   await app.register(syncPlugin)
   await app.register(drainPlugin)
 
@@ -79,6 +80,7 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   await app.register(voteRoutes)
   await app.register(votingRoutes)
   await app.register(syncRoutes)
+  await app.register(metricsRoutes)
   await app.register(webPlugin) // the demo page at `/`: a catch-all GET, every API route above is more specific
   return app
 }

@@ -1,5 +1,5 @@
-// What the sync hub counts, for the metrics plugin (and tests) to read. Decorated on the app as
-// `fastify.syncStats`.
+// What the sync hub counts, for its metrics (declared in plugins/sync.ts) and tests to read.
+// Decorated on the app as `fastify.syncStats`.
 //
 // Plain numbers (read them at scrape time):
 //   connections, subscriptions, channels   gauges: open connections, subscriptions over all
