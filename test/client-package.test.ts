@@ -18,6 +18,7 @@ import { launch } from './chromium.js'
 import t from 'tap'
 import { build } from 'vite'
 import { ROOT, startServer, tempDir } from './helper.js'
+import { seedExamples } from './seed.js'
 
 const PACKAGE = join(ROOT, 'packages/client')
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc')
@@ -114,8 +115,10 @@ t.test('npm ls: no server package in the app', async (t) => {
 })
 
 t.test('the seed examples compile against the installed package; a wrong use does not', async (t) => {
-  const seed = readFileSync(join(ROOT, 'test/fixtures/seed-examples.tsx'), 'utf8')
-    .replace(/'logo-sync\/react'/g, "'@logo-sync/client/react'").replace(/'logo-sync\/client'/g, "'@logo-sync/client'")
+  // The examples exactly as the seed document writes them (docs/seed), only the imports added.
+  const examples = seedExamples()
+  t.equal(examples.length, 2, 'LogoCard and VotePage')
+  const seed = ["import { useSync } from '@logo-sync/client/react'", "import type { Logo } from '@logo-sync/client'", ...examples, 'export { LogoCard, VotePage }', ''].join('\n')
   writeFileSync(join(app, 'seed.tsx'), seed)
   writeFileSync(join(app, 'node-usage.ts'), `
 import { LogoSyncClient, type Logo } from '@logo-sync/client'
