@@ -4,11 +4,9 @@
 import { createContext, useContext, useEffect, useRef, type ReactNode } from 'react'
 import { LogoSyncClient } from '../client.js'
 import type { LogoSyncClientOptions } from '../types.js'
-import type { SyncOptions } from './use-sync.js'
+import { SyncOptionsContext, type SyncOptions } from './options.js'
 
 export const SyncContext = createContext<LogoSyncClient | null>(null)
-/** Default useSync options from the nearest SyncProvider(s). */
-export const SyncOptionsContext = createContext<SyncOptions<unknown>>({})
 
 interface Common {
   children?: ReactNode

@@ -5,22 +5,8 @@
 import { useCallback, useContext, useEffect, useRef, useState, useSyncExternalStore } from 'react'
 import { pendingState } from '../store.js'
 import type { ChannelState, ConnectionStatus, MutateData, MutateOptions } from '../types.js'
-import { SyncOptionsContext, useSyncClient } from './provider.js'
-
-export interface SyncOptions<T> {
-  /** Data to start from (e.g. server-rendered props); seeds the client's store if it holds nothing. */
-  initialData?: T
-  /** Data to show while nothing is held; not written to the store. */
-  fallbackData?: T
-  /** Read the channel over REST once on mount (besides the socket's snapshot). Default false. */
-  revalidateOnMount?: boolean
-  /** Read the channel over REST when the window regains focus. Default false. */
-  revalidateOnFocus?: boolean
-  /** Poll over REST every this many ms while the socket is not open (0: never); once per channel. */
-  refreshInterval?: number
-  /** Suspend (React Suspense) until the channel holds state; its error goes to the error boundary. */
-  suspense?: boolean
-}
+import { SyncOptionsContext, type SyncOptions } from './options.js'
+import { useSyncClient } from './provider.js'
 
 export interface SyncResult<T> {
   data?: T
