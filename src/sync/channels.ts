@@ -4,5 +4,5 @@ export {
   channelForDeadline as DEADLINE_CHANNEL, channelForLogos as LIST_CHANNEL,
   channelForPresence as PRESENCE_CHANNEL,
   channelForLogo, channelForLogoVotes, channelForUserVotes, isWholeChannel, parseChannel, readAccess,
-  type Channel, type Reader
+  type Channel, type Reader, type VersionedChannel, type WholeChannel
 } from '@logo-sync/client/protocol'

@@ -1,7 +1,7 @@
 // Reading a channel's current state for a (re)subscribe or a resync, through the logo service
 // (and its cache), never older than what this replica already knows from the bus.
 import type { DeadlineState, Logo, VoteCount } from '../domain.js'
-import type { Channel } from './channels.js'
+import type { VersionedChannel } from './channels.js'
 import type { ChangeFeed } from './feed.js'
 
 /** What the hub reads; `fastify.logos` provides it. */
@@ -23,7 +23,7 @@ export interface VersionedState {
 const gone = (logoId: string): VersionedState => ({ type: 'deleted', version: null, data: { _id: logoId } })
 
 /** State of `logos.<id>`, `logos.<id>.votes` or `voting.deadline`. */
-export async function readVersioned (channel: Channel, reads: SyncReads, feed: ChangeFeed): Promise<VersionedState> {
+export async function readVersioned (channel: VersionedChannel, reads: SyncReads, feed: ChangeFeed): Promise<VersionedState> {
   switch (channel.kind) {
     case 'logo': {
       const logo = await reads.getLogo(channel.logoId)
@@ -43,8 +43,11 @@ export async function readVersioned (channel: Channel, reads: SyncReads, feed: C
       const freshest = feed.deadline && feed.deadline.version > stored.version ? feed.deadline : stored
       return { type: 'snapshot', version: freshest.version, data: freshest.deadline }
     }
-    default:
-      throw new Error(`${channel.name} is a whole channel`)
+    default: {
+      // Every versioned kind has its case above: a new one does not compile until it has.
+      const none: never = channel
+      throw new Error(`no reader for ${(none as VersionedChannel).name}`)
+    }
   }
 }
 

@@ -6,7 +6,7 @@
 import type { Logo } from '../domain.js'
 import { ErrorCode, type RequestId, type SubscribeFrame } from '../protocol.js'
 import { makeBroadcast, type BroadcastOptions, type ChangeType } from './broadcast.js'
-import { PRESENCE_CHANNEL, isWholeChannel, parseChannel, readAccess, type Channel } from './channels.js'
+import { PRESENCE_CHANNEL, isWholeChannel, parseChannel, readAccess, type VersionedChannel } from './channels.js'
 import type { SyncConnection } from './connection.js'
 import { withId } from './frames.js'
 import { ChannelRegistry } from './registry.js'
@@ -17,7 +17,7 @@ import { WholeChannels } from './whole-channel.js'
 
 /** How a channel's current state is read (never older than what the replica knows from the bus). */
 export interface StateReads {
-  versioned (channel: Channel): Promise<VersionedState>
+  versioned (channel: VersionedChannel): Promise<VersionedState>
   list (): Promise<Logo[]>
   userVotes (sub: string): Promise<string[]>
 }
@@ -209,7 +209,7 @@ export class Subscriptions {
     }
   }
 
-  private async rereadVersioned (channel: Channel): Promise<void> {
+  private async rereadVersioned (channel: VersionedChannel): Promise<void> {
     const state = await this.readWhile(() => this.reads.versioned(channel), () => this.has(channel.name), { channel: channel.name })
     if (!state) return
     this.broadcast(channel.name, state.type === 'snapshot' ? 'updated' : 'deleted', state.version, state.data)

@@ -2,7 +2,7 @@
 // read of one runs in turn: a later read never finishes before an earlier one, and what a
 // subscriber is sent never goes back in time. Concurrent snapshot requests share one read.
 import type { Logo } from '../domain.js'
-import { channelForUserVotes, LIST_CHANNEL, type Channel } from './channels.js'
+import { channelForUserVotes, LIST_CHANNEL, type WholeChannel } from './channels.js'
 
 export interface WholeRead<T> {
   data: T
@@ -87,6 +87,9 @@ export interface WholeChannelDeps {
   warn (obj: object, msg: string): void
 }
 
+/** A whole channel whose state is read (presence is held in memory: src/presence). */
+export type ReadWholeChannel = Exclude<WholeChannel, { kind: 'presence' }>
+
 /** The whole channels with local subscribers: the list, and each user's votes. */
 export class WholeChannels {
   private readonly list: WholeChannelReader<Logo[]>
@@ -100,9 +103,19 @@ export class WholeChannels {
     )
   }
 
-  private reader (channel: Channel): WholeChannelReader<Logo[]> | WholeChannelReader<string[]> | undefined {
-    if (channel.kind === 'logos') return this.list
-    if (channel.kind !== 'userVotes') return undefined
+  private reader (channel: ReadWholeChannel): WholeChannelReader<Logo[]> | WholeChannelReader<string[]> {
+    switch (channel.kind) {
+      case 'logos': return this.list
+      case 'userVotes': return this.userReader(channel)
+      default: {
+        // Every whole kind that is read has its case above: a new one does not compile until it has.
+        const none: never = channel
+        throw new Error(`no reader for ${(none as ReadWholeChannel).name}`)
+      }
+    }
+  }
+
+  private userReader (channel: Extract<ReadWholeChannel, { kind: 'userVotes' }>): WholeChannelReader<string[]> {
     let reader = this.users.get(channel.name)
     if (!reader) {
       const { name, sub } = channel
@@ -117,13 +130,11 @@ export class WholeChannels {
   }
 
   /** State for a new subscriber of the list or of `users.<sub>.votes`. */
-  snapshot (channel: Channel): Promise<WholeRead<unknown>> {
-    const reader = this.reader(channel)
-    if (!reader) return Promise.reject(new Error(`${channel.name} is not a whole channel`))
-    return reader.snapshot()
+  snapshot (channel: ReadWholeChannel): Promise<WholeRead<unknown>> {
+    return this.reader(channel).snapshot()
   }
 
-  refresh (channel: Channel): void {
+  refresh (channel: ReadWholeChannel): void {
     if (channel.kind === 'logos') this.list.refresh()
     else this.users.get(channel.name)?.refresh()
   }

@@ -370,7 +370,13 @@ export class LogoSyncClient extends Emitter<ClientEvents> {
         const sub = this.conn.user?.sub ?? claimsSub(await this.tokenForRequest('request'))
         return sub === ref.sub ? { type: 'snapshot', version: null, data: await this.rest.getMyVotes() } : null
       }
-      default: return null
+      // Nothing over REST: the count exists only on the socket; a name outside the protocol has none.
+      case 'presence': case 'other': return null
+      default: {
+        // Every kind has its case above (its REST read, or null): a new one does not compile until it has.
+        const none: never = ref
+        return none
+      }
     }
   }
 

@@ -133,9 +133,23 @@ export function parseChannel (name: string): Channel | null {
   return null
 }
 
+/** The kinds sent whole, and the versioned ones (ChannelRule.whole), as types. */
+export type WholeKind = { [K in ChannelKind]: typeof CHANNELS[K]['whole'] extends true ? K : never }[ChannelKind]
+export type VersionedKind = Exclude<ChannelKind, WholeKind>
+/**
+ * A channel of a whole kind, or of a versioned one. Code that reads or handles each kind takes
+ * one of these and switches over `kind` to the end (`const none: never = channel`), so a kind
+ * added to CHANNELS without its handler does not compile.
+ */
+export type WholeChannel = Extract<Channel, { kind: WholeKind }>
+export type VersionedChannel = Extract<Channel, { kind: VersionedKind }>
+
 /** Sent whole, without one version (see ChannelRule.whole); false for a kind not defined here. */
-export const isWholeChannel = (channel: { kind: string }): boolean =>
-  (CHANNELS as Record<string, ChannelRule>)[channel.kind]?.whole ?? false
+export function isWholeChannel (channel: Channel): channel is WholeChannel
+export function isWholeChannel (channel: { kind: string }): boolean
+export function isWholeChannel (channel: { kind: string }): boolean {
+  return (CHANNELS as Record<string, ChannelRule>)[channel.kind]?.whole ?? false
+}
 
 /** Who is asking to read: the connection's identity. */
 export interface Reader {
