@@ -2,14 +2,10 @@
 // included, receives every event through its subscription and delivers it locally.
 // Adapters: in-process (embedded default), Redis pub/sub (scaled with Redis) and PostgreSQL
 // LISTEN/NOTIFY (scaled on PostgreSQL alone, publishing inside the store's transactions).
-import type { Logo } from '../domain.js'
+import type { BusEvent } from '../changes.js'
 
-export type BusEvent =
-  | { kind: 'logo.created', logo: Logo }
-  | { kind: 'logo.updated', logo: Logo }
-  | { kind: 'logo.deleted', logoId: string, version: number }
-  | { kind: 'votes', logoId: string, totalVotes: number, version: number, userId: string, voted: boolean }
-  | { kind: 'deadline', deadline: string | null, version: number }
+/** What a committed write changed (defined with the changes themselves, in src/changes.ts). */
+export type { BusEvent } from '../changes.js'
 
 /** Where an adapter logs (a pino child in the app). */
 export interface BusLog {

@@ -22,8 +22,7 @@
 // counts twice; a logo that does not exist fails only its own votes; a closed deadline (checked
 // under its lock) fails the whole batch; so does any other error, and nothing is written.
 import type pg from 'pg'
-import type { BusEvent } from '../bus/types.js'
-import { changeOf } from '../changes.js'
+import { changeOf, type BusEvent } from '../changes.js'
 import { isVotingOpen } from '../domain.js'
 import { NotFoundError, VotingClosedError, type VoteOutcome } from './types.js'
 

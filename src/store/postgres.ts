@@ -4,8 +4,7 @@
 // exact under any concurrency and across any number of replicas. Transaction steps (the
 // LISTEN/NOTIFY bus) join every write transaction before its COMMIT.
 import pg from 'pg'
-import type { BusEvent } from '../bus/types.js'
-import { changeOf } from '../changes.js'
+import { changeOf, type BusEvent } from '../changes.js'
 import type { CreateLogoInput, DeadlineState, Logo, UpdateLogoInput } from '../domain.js'
 import { newLogoId } from './ids.js'
 import { createVoteBatcher } from './postgres-votes.js'

@@ -1,13 +1,10 @@
 // The Store port: what the rest of the code needs from persistence, nothing more.
 // Adapters: SQLite (embedded default) and PostgreSQL (scaled). One conformance suite
 // (test/store.conformance.ts) runs unchanged against both.
-import type { BusEvent } from '../bus/types.js'
-import type { CreateLogoInput, DeadlineState, Logo, UpdateLogoInput, VoteCount, VoteResult } from '../domain.js'
+import type { BusEvent } from '../changes.js'
+import type { CreateLogoInput, DeadlineState, Logo, UpdateLogoInput, VoteCount, VoteOutcome } from '../domain.js'
 
-/** A cast or retracted vote, plus whether it changed anything (a repeat does not). */
-export interface VoteOutcome extends VoteResult {
-  changed: boolean
-}
+export type { VoteOutcome } from '../domain.js'
 
 /** What a write transaction offers the steps that join it. */
 export interface StoreTransaction {
