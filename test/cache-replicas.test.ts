@@ -3,7 +3,7 @@
 // keep L1 right. What each replica's cache holds is read through GET /_debug/cache/entry
 // (CACHE_DEBUG_ROUTES, test and development only): its L1 entry as held in memory, and the raw L2
 // entry in Redis. Load shedding is off: 1,000 requests at once on a shared test machine would
-// otherwise get 503s, which is under-pressure's job, not the cache's.
+// otherwise get 503s, which is load shedding's job, not the cache's.
 import { isDeepStrictEqual } from 'node:util'
 import t, { type Test } from 'tap'
 import { createPostgresStore } from '../src/store/postgres.js'
