@@ -140,7 +140,7 @@ export default async function fanout (opts: BenchOptions): Promise<BenchReport> 
     lines.push(
       `### ${size} subscribers, ${RATE} changes/s, ${seconds} s per run`,
       '',
-      '| round | server | CPU µs/delivery | publish path µs/change | deliveries (expected) | p50 ms | p99 ms | load core share |',
+      '| round | server | CPU µs/delivery | publish path + idle µs/change | deliveries (expected) | p50 ms | p99 ms | load core share |',
       '|---|---|---|---|---|---|---|---|',
       ...rounds.flatMap((r, i) => TARGETS.map((t) => `| ${i + 1} | ${t} | ${r[t].cpuPerDeliveryUs.toFixed(2)} | ${r[t].publishPathUs.toFixed(0)} | ${r[t].deliveries} (${r[t].expected}) | ${r[t].p50.toFixed(2)} | ${r[t].p99.toFixed(2)} | ${(r[t].loadShare * 100).toFixed(0)} % |`)),
       ''
