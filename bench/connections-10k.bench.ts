@@ -14,7 +14,7 @@
 // `ws` CPU per delivery × N is what one core needs to write one frame to every socket.
 import type { BenchOptions, BenchReport, ScenarioRow } from './lib.js'
 import { alternate, median, row, sleep } from './lib.js'
-import { atRate, createLogos, imageUrlFor, oursEnv, Publisher, scaledSpace, Shards, startTarget, type Target, type TargetServer } from './realtime/common.js'
+import { cleanUp, atRate, createLogos, imageUrlFor, oursEnv, Publisher, scaledSpace, Shards, startTarget, type Target, type TargetServer } from './realtime/common.js'
 
 export const title = '10,000 connections on one replica: realistic subscriptions, changes flowing, vs bare `ws`'
 
@@ -133,10 +133,7 @@ export default async function connections10k (opts: BenchOptions): Promise<Bench
       }
     })
   } finally {
-    await shards?.stop()
-    await publisher?.close()
-    for (const s of servers.values()) await s.stop()
-    await space.drop()
+    await cleanUp([() => shards?.stop(), () => publisher?.close(), ...[...servers.values()].map((s) => () => s.stop()), () => space.drop()])
   }
 
   const med = (t: Target, k: keyof Run) => median(rounds.map((r) => r[t][k]))

@@ -14,7 +14,7 @@ import { io as socketIoClient } from 'socket.io-client'
 import { WebSocket } from 'ws'
 import type { BenchOptions, BenchReport, ScenarioRow } from './lib.js'
 import { alternate, median, row, sleep } from './lib.js'
-import { atRate, createLogos, imageUrlFor, oursEnv, Publisher, scaledSpace, Shards, startTarget, type Target, type TargetServer } from './realtime/common.js'
+import { cleanUp, atRate, createLogos, imageUrlFor, oursEnv, Publisher, scaledSpace, Shards, startTarget, type Target, type TargetServer } from './realtime/common.js'
 
 export const title = 'Fan-out to N subscribers: ours vs bare `ws` vs Socket.IO 4 + Redis adapter'
 
@@ -111,10 +111,7 @@ export default async function fanout (opts: BenchOptions): Promise<BenchReport> 
       if (!opts.quick) await sleep(500)
     }
   } finally {
-    await shards?.stop()
-    await publisher?.close()
-    for (const s of servers.values()) await s.stop()
-    await space.drop()
+    await cleanUp([() => shards?.stop(), () => publisher?.close(), ...[...servers.values()].map((s) => () => s.stop()), () => space.drop()])
   }
 
   const rows: ScenarioRow[] = []

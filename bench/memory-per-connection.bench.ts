@@ -7,7 +7,7 @@
 // counts, a private channel with a token each).
 import type { BenchOptions, BenchReport, ScenarioRow } from './lib.js'
 import { alternate, median, row, sleep } from './lib.js'
-import { createLogos, oursEnv, scaledSpace, Shards, startTarget, type Target, type TargetServer } from './realtime/common.js'
+import { cleanUp, createLogos, oursEnv, scaledSpace, Shards, startTarget, type Target, type TargetServer } from './realtime/common.js'
 import type { Plan } from './realtime/subscribers.js'
 
 export const title = 'Memory per idle connection: ours vs bare `ws`'
@@ -57,9 +57,7 @@ export default async function memoryPerConnection (opts: BenchOptions): Promise<
       }
     }
   } finally {
-    await shards?.stop()
-    for (const s of servers.values()) await s.stop()
-    await space.drop()
+    await cleanUp([() => shards?.stop(), ...[...servers.values()].map((s) => () => s.stop()), () => space.drop()])
   }
 
   const rows: ScenarioRow[] = []

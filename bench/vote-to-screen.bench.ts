@@ -10,7 +10,7 @@
 // transaction, the Redis hop, the frame). Rates alternate between rounds.
 import type { BenchOptions, BenchReport, ScenarioRow } from './lib.js'
 import { alternate, median, percentile, row, startLoadChild } from './lib.js'
-import { createLogos, oursEnv, scaledSpace, startTarget, type TargetServer } from './realtime/common.js'
+import { cleanUp, createLogos, oursEnv, scaledSpace, startTarget, type TargetServer } from './realtime/common.js'
 import type { VoteResult, VoteRun } from './realtime/voter.js'
 
 export const title = 'Vote to screen across two replicas (PostgreSQL + Redis)'
@@ -44,9 +44,7 @@ export default async function voteToScreen (opts: BenchOptions): Promise<BenchRe
     if (opts.warmupS > 0) await once(rates[rates.length - 1], opts.warmupS)
     rounds = await alternate(opts.rounds, keys, async (key) => await once(Number(key), seconds))
   } finally {
-    await voter?.stop()
-    for (const r of replicas) await r.stop()
-    await space.drop()
+    await cleanUp([() => voter?.stop(), ...replicas.map((r) => () => r.stop()), () => space.drop()])
   }
 
   const budget = CONFLATE_MS + 10

@@ -391,3 +391,15 @@ export class Shards {
     await Promise.all(this.children.map((c) => c.stop()))
   }
 }
+
+/**
+ * Runs every cleanup step even when one fails (a failed step must not leave servers running), then
+ * throws the first failure.
+ */
+export async function cleanUp (steps: Array<() => Promise<unknown> | unknown>): Promise<void> {
+  const failures: unknown[] = []
+  for (const step of steps) {
+    try { await step() } catch (err) { failures.push(err) }
+  }
+  if (failures.length > 0) throw failures[0]
+}
