@@ -71,7 +71,8 @@ t.test('SIGTERM exits 0 and closes clients with 1001 whatever state Redis and Po
     const pending = fetch(`${server.http}/logos/nope`).catch(() => null)
     const started = Date.now()
     t.equal(await server.stop(), 0, `${name}: SIGTERM exits 0`)
-    t.ok(Date.now() - started < 9000, `${name}: within the grace period (${Date.now() - started} ms)`)
+    // Exit 0 is the proof it finished inside SHUTDOWN_GRACE_MS (close-with-grace exits 1 past it).
+    t.ok(Date.now() - started < 10_000, `${name}: within the grace period (${Date.now() - started} ms of 10000)`)
     t.equal((await client.closedWithin(1000)).code, 1001, `${name}: the client was told 1001`)
     t.notMatch(server.output(), /Stream isn't writeable|killed by timeout/, `${name}: no closing error`)
     await pending

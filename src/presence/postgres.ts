@@ -5,8 +5,11 @@
 // (a sequence) in the order their notifications are delivered. Receiving takes a connection of
 // its own that LISTENs and reconnects by itself; after a gap the replica reports again.
 import pg from 'pg'
-import { withTimeout } from '../timeout.js'
+import { settleWithin, withTimeout } from '../timeout.js'
 import type { PresenceBackend, PresenceView } from './types.js'
+
+/** How long closing each PostgreSQL connection may take before it is left behind. */
+const CLOSE_TIMEOUT_MS = 1000
 
 export interface PostgresPresenceOptions {
   connectionString: string
@@ -212,8 +215,12 @@ export async function connectPostgresPresence (opts: PostgresPresenceOptions): P
       gapHandlers.clear()
       const client = listener
       listener = null
-      if (client) await withTimeout(client.end(), timeoutMs, 'presence listener close').catch(() => {})
-      await withTimeout(pool.end(), timeoutMs, 'presence pool close').catch(() => {})
+      // Both at once, each bounded like the bus's close: a frozen server answers neither, and a
+      // shutdown has SHUTDOWN_GRACE_MS for everything (the store and the bus close after this).
+      await Promise.all([
+        client ? settleWithin(client.end(), CLOSE_TIMEOUT_MS) : null,
+        settleWithin(pool.end(), CLOSE_TIMEOUT_MS)
+      ])
     }
   }
 }

@@ -13,7 +13,7 @@ import { settleWithin } from '../timeout.js'
 
 const MIGRATION_LOCK = 0x10605e7c
 /** How long closing the pool may take at shutdown (in-flight queries finish first when they can). */
-const POOL_END_TIMEOUT_MS = 2000
+const POOL_END_TIMEOUT_MS = 1000
 
 const migrations: string[] = [
   `CREATE TABLE logos (
