@@ -72,7 +72,7 @@ t.test('SIGTERM exits 0 and closes clients with 1001 whatever state Redis and Po
     const started = Date.now()
     t.equal(await server.stop(), 0, `${name}: SIGTERM exits 0`)
     // Exit 0 is the proof it finished inside SHUTDOWN_GRACE_MS (close-with-grace exits 1 past it).
-    t.ok(Date.now() - started < 10_000, `${name}: within the grace period (${Date.now() - started} ms of 10000)`)
+    t.ok(Date.now() - started < 11_000, `${name}: within the grace period (${Date.now() - started} ms; grace 10000, plus the signal's and the exit's way)`)
     t.equal((await client.closedWithin(1000)).code, 1001, `${name}: the client was told 1001`)
     t.notMatch(server.output(), /Stream isn't writeable|killed by timeout/, `${name}: no closing error`)
     await pending
