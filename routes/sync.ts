@@ -33,6 +33,8 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         reply.header('retry-after', 1)
         throw fastify.httpErrors.serviceUnavailable('this replica is shutting down: connect to another one')
       }
+      // A plain GET /sync (no upgrade) gets its 404 and holds no slot.
+      if (!request.ws) return
       upgrades.set(request.raw, reply.raw)
       if (slots.take(request.ip, request.raw.socket)) return
       fastify.rateLimited('sync_connections')

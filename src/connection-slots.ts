@@ -22,12 +22,18 @@ export class ConnectionSlots {
 
   /** Takes a slot for `address` until `socket` closes; false when the address has none left. */
   take (address: string, socket: Socket): boolean {
+    // One slot per socket. A keep-alive socket carries request after request (a plain GET /sync,
+    // or, behind a proxy that reuses its upstream connections, other clients' upgrades): the same
+    // address keeps the slot it has; another address takes over, the old one's slot given back.
+    const owner = this.owners.get(socket)
+    if (owner === address) return true
+    if (owner !== undefined) this.giveBack(socket)
     const count = this.held.get(address) ?? 0
     if (count >= this.maxPerAddress) return false
     this.held.set(address, count + 1)
     this.owners.set(socket, address)
     if (socket.destroyed) this.giveBack(socket)
-    else socket.on('close', this.onClose)
+    else if (owner === undefined) socket.on('close', this.onClose)
     return true
   }
 
