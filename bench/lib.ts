@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort } from '../test/helper.js'
+import { freePort } from '../test/basics.js'
 
 export { freePort }
 

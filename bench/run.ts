@@ -89,9 +89,8 @@ pinSelf(LOAD_CPU)
 const machine = machineStart(quick)
 console.log(`bench: ${selected.join(', ')}${quick ? ' (quick)' : ''}; ${pinning.enabled ? pinning.reason : `not pinned: ${pinning.reason}`}`)
 
-const sections: Section[] = []
-const rows: ResultRow[] = []
-for (const scenario of selected) {
+/** One scenario: its section for RESULTS.md and its rows (none when it failed). */
+async function runScenario (scenario: string): Promise<{ section: Section, rows: ResultRow[] }> {
   const start = loadavg()[0]
   const date = new Date().toISOString()
   const t0 = performance.now()
@@ -100,15 +99,31 @@ for (const scenario of selected) {
     const mod = await import(pathToFileURL(join(dir, `${scenario}.bench.ts`)).href) as { default: (o: BenchOptions) => Promise<BenchReport> }
     const report = await mod.default(opts)
     console.log(report.markdown)
-    sections.push({ scenario, title: report.title, ok: report.ok, date, quick, loadavg: { start, end: loadavg()[0] }, markdown: report.markdown })
-    rows.push(...report.scenarios.map((r) => ({ ...r, scenario })))
+    return {
+      section: { scenario, title: report.title, ok: report.ok, date, quick, loadavg: { start, end: loadavg()[0] }, markdown: report.markdown },
+      rows: report.scenarios.map((r) => ({ ...r, scenario }))
+    }
   } catch (err) {
     const error = err instanceof Error ? (err.stack ?? err.message) : String(err)
     console.error(`${scenario} FAILED: ${error}`)
-    sections.push({ scenario, title: scenario, ok: false, date, quick, loadavg: { start, end: loadavg()[0] }, markdown: `## ${scenario}\n\nFAILED:\n\n\`\`\`\n${error}\n\`\`\`\n`, error })
+    return { section: { scenario, title: scenario, ok: false, date, quick, loadavg: { start, end: loadavg()[0] }, markdown: `## ${scenario}\n\nFAILED:\n\n\`\`\`\n${error}\n\`\`\`\n`, error }, rows: [] }
+  } finally {
+    console.log(`# ${scenario}: ${((performance.now() - t0) / 1000).toFixed(1)} s`)
   }
-  console.log(`# ${scenario}: ${((performance.now() - t0) / 1000).toFixed(1)} s`)
 }
+
+// Measured runs go one scenario at a time (each owns the machine). A quick run is a smoke test
+// whose figures mean little, and most of its time is servers booting: two scenarios at a time.
+const results: { section: Section, rows: ResultRow[] }[] = new Array(selected.length)
+let next = 0
+await Promise.all(Array.from({ length: quick ? 2 : 1 }, async () => {
+  while (next < selected.length) {
+    const i = next++
+    results[i] = await runScenario(selected[i]!)
+  }
+}))
+const sections: Section[] = results.map((r) => r.section)
+const rows: ResultRow[] = results.flatMap((r) => r.rows)
 
 // Scenarios not run this time keep their rows and section from the previous latest.json (and
 // from --merge files: for each scenario the newest section wins); their own dates say when.

@@ -3,18 +3,14 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import pg from 'pg'
 import { buildApp } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
+import { JWT_SECRET, PG_URL, REDIS_URL, ROOT, freePort } from './basics.js'
 
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
-export const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-export const JWT_SECRET = 'test-secret-test-secret-test-secret'
+export { JWT_SECRET, PG_URL, REDIS_URL, ROOT, bearer, freePort, token } from './basics.js'
 
 /** The minimal surface of a tap Test we rely on, so helpers work with any subtest. */
 export interface TestLike {
@@ -109,27 +105,6 @@ export async function listen (t: TestLike, env: Env = {}, opts: Parameters<typeo
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as { port: number }
   return { app, port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/sync` }
-}
-
-/** Signs a test token (with JWT_SECRET above) without needing an app. */
-export async function token (sub: string, role: 'user' | 'admin' = 'user', opts: { expiresIn?: number | string, secret?: string } = {}): Promise<string> {
-  const { createSigner } = await import('fast-jwt')
-  const sign = createSigner({ key: opts.secret ?? JWT_SECRET, algorithm: 'HS256', expiresIn: opts.expiresIn ?? 3_600_000 })
-  return sign({ sub, role })
-}
-
-export const bearer = (tok: string) => ({ authorization: `Bearer ${tok}` })
-
-/** A free loopback port. */
-export function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 export interface ServerProcess {

@@ -18,7 +18,7 @@ import { createAdapter } from '@socket.io/redis-adapter'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import { Server as SocketIoServer } from 'socket.io'
-import { JWT_SECRET, PG_URL, REDIS_URL, token } from '../../test/helper.js'
+import { JWT_SECRET, PG_URL, REDIS_URL, token } from '../../test/basics.js'
 import { SERVER_CPU, sleep, startChild, startLoadChild, type ChildOptions, type ChildServer, type LoadChild } from '../lib.js'
 import type { Command, OpenResult, Plan, StopResult } from './subscribers.js'
 
