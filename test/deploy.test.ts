@@ -167,7 +167,8 @@ t.test('nginx.conf: the tests run it with only the addresses replaced', async (t
   t.ok(removed.every((l) => /^\s*(server\s+app\d:3000|listen\s+80;)/.test(l)), `only server and listen lines replaced: ${JSON.stringify(removed)}`)
   t.same(added.map((l) => l.trim()), ['server 127.0.0.1:41001 max_fails=1 fail_timeout=5s;', 'server 127.0.0.1:41002 max_fails=1 fail_timeout=5s;', 'listen 127.0.0.1:41000;'])
   const text = shipped.join('\n')
-  const readTimeout = /proxy_read_timeout\s+(\d+)(s|m|h)?;/.exec(text)!
+  // The /sync location's (REST has a shorter one at server level).
+  const readTimeout = /location = \/sync \{[^}]*proxy_read_timeout\s+(\d+)(s|m|h)?;/.exec(text)!
   t.ok(durationMs(`${readTimeout[1]}${readTimeout[2] ?? 's'}`) > 2 * defaults.SYNC_HEARTBEAT_MS, 'proxy_read_timeout well above SYNC_HEARTBEAT_MS')
   t.match(text, /proxy_set_header Upgrade \$http_upgrade;/, 'passes the WebSocket upgrade')
   t.match(text, /proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;/, 'X-Forwarded-For for TRUST_PROXY')
