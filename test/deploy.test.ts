@@ -51,8 +51,12 @@ t.test('compose: nginx alone is reachable; three replicas that boot with the shi
   const replicas = Object.keys(services).filter((name) => /^app\d$/.test(name))
   t.same(replicas, ['app1', 'app2', 'app3'], 'three replicas')
   const site = readFileSync(NGINX_SITE, 'utf8')
-  const upstreams = [...site.matchAll(/^\s*server\s+(\S+):(\d+)/gm)].map((m) => `${m[1]}:${m[2]}`)
-  t.same(upstreams, replicas.map((r) => `${r}:${defaults.PORT}`), 'nginx.conf balances over exactly these replicas on the app port')
+  const blocks = [...site.matchAll(/^upstream\s+(\S+)\s*\{([^}]*)\}/gm)]
+  t.same(blocks.map((b) => b[1]), ['logo_sync', 'logo_sync_ws'], 'two upstreams: REST and /sync')
+  for (const [, name, body] of blocks) {
+    const upstreams = [...body!.matchAll(/^\s*server\s+(\S+):(\d+)/gm)].map((m) => `${m[1]}:${m[2]}`)
+    t.same(upstreams, replicas.map((r) => `${r}:${defaults.PORT}`), `${name} balances over exactly these replicas on the app port`)
+  }
   t.ok(services.nginx.volumes!.includes('./nginx.conf:/etc/nginx/conf.d/default.conf:ro'), 'compose runs the shipped nginx.conf')
 
   const example = parseEnv(readFileSync(join(ROOT, '.env.example'), 'utf8'))
@@ -165,8 +169,11 @@ t.test('nginx.conf: the tests run it with only the addresses replaced', async (t
   const removed = shipped.filter((line) => !tested.includes(line))
   const added = tested.filter((line) => !shipped.includes(line))
   t.ok(removed.every((l) => /^\s*(server\s+app\d:3000|listen\s+80;)/.test(l)), `only server and listen lines replaced: ${JSON.stringify(removed)}`)
-  t.same(added.map((l) => l.trim()), ['server 127.0.0.1:41001 max_fails=1 fail_timeout=5s;', 'server 127.0.0.1:41002 max_fails=1 fail_timeout=5s;', 'listen 127.0.0.1:41000;'])
+  const servers = ['server 127.0.0.1:41001 max_fails=1 fail_timeout=5s;', 'server 127.0.0.1:41002 max_fails=1 fail_timeout=5s;']
+  t.same(added.map((l) => l.trim()), [...servers, ...servers, 'listen 127.0.0.1:41000;'], 'both upstreams (REST and /sync) get the test replicas')
   const text = shipped.join('\n')
+  t.match(text, /location = \/sync \{[^}]*proxy_pass http:\/\/logo_sync_ws;/, '/sync has an upstream of its own, so its 503s do not mark replicas down for REST')
+  t.match(text, /location \/ \{[^}]*proxy_pass http:\/\/logo_sync;/, 'REST goes to the other')
   // The /sync location's (REST has a shorter one at server level).
   const readTimeout = /location = \/sync \{[^}]*proxy_read_timeout\s+(\d+)(s|m|h)?;/.exec(text)!
   t.ok(durationMs(`${readTimeout[1]}${readTimeout[2] ?? 's'}`) > 2 * defaults.SYNC_HEARTBEAT_MS, 'proxy_read_timeout well above SYNC_HEARTBEAT_MS')

@@ -304,16 +304,28 @@ export const NGINX_SITE = join(ROOT, 'deploy/nginx.conf')
  * Everything else (timeouts, headers, retries, the upgrade map) is the shipped text.
  */
 export function nginxSiteFor (upstreamPorts: number[], listenPort: number, site = readFileSync(NGINX_SITE, 'utf8')): string {
-  const servers = [...site.matchAll(/^([ \t]*)server[ \t]+\S+:\d+([ \t][^;\n]*)?;[ \t]*$/gm)]
+  const blocks = [...site.matchAll(/^upstream[ \t]+\S+[ \t]*\{[^}]*\}/gm)]
   const listens = [...site.matchAll(/^[ \t]*listen[ \t][^;\n]+;[ \t]*$/gm)]
-  if (servers.length === 0 || listens.length !== 1) throw new Error('deploy/nginx.conf: expected upstream server lines and one listen line')
-  const [first] = servers
-  const replacement = upstreamPorts.map((p) => `${first[1]}server 127.0.0.1:${p}${first[2] ?? ''};`).join('\n')
+  if (blocks.length === 0 || listens.length !== 1) throw new Error('deploy/nginx.conf: expected upstream blocks and one listen line')
+  // In each upstream block, the first server line becomes one per port (same options), the others go.
+  const inBlock = (block: string) => {
+    const servers = [...block.matchAll(/^([ \t]*)server[ \t]+\S+:\d+([ \t][^;\n]*)?;[ \t]*$/gm)]
+    if (servers.length === 0) throw new Error('deploy/nginx.conf: an upstream block without server lines')
+    const [first] = servers
+    const replacement = upstreamPorts.map((p) => `${first[1]}server 127.0.0.1:${p}${first[2] ?? ''};`).join('\n')
+    let out = ''
+    let at = 0
+    for (const [i, m] of servers.entries()) {
+      out += block.slice(at, m.index) + (i === 0 ? replacement : '')
+      at = m.index! + m[0].length + (i === 0 ? 0 : 1) // later server lines go, with their newline
+    }
+    return out + block.slice(at)
+  }
   let out = ''
   let at = 0
-  for (const [i, m] of servers.entries()) {
-    out += site.slice(at, m.index) + (i === 0 ? replacement : '')
-    at = m.index! + m[0].length + (i === 0 ? 0 : 1) // later server lines go, with their newline
+  for (const b of blocks) {
+    out += site.slice(at, b.index) + inBlock(b[0])
+    at = b.index! + b[0].length
   }
   out += site.slice(at)
   return out.replace(/^([ \t]*)listen[ \t][^;\n]+;/m, `$1listen 127.0.0.1:${listenPort};`)
