@@ -9,21 +9,13 @@
 import { createServer } from 'node:http'
 import { Redis } from 'ioredis'
 import { WebSocketServer, type WebSocket } from 'ws'
+import { answerProbe } from './probes.js'
 
 const channels = new Map<string, Set<WebSocket>>()
 const alive = new WeakSet<WebSocket>()
 
 const server = createServer((req, res) => {
-  if (req.url === '/_bench/health') { res.end('ok'); return }
-  if (req.url === '/_bench/cpu') { const u = process.cpuUsage(); res.end(JSON.stringify({ us: u.user + u.system })); return }
-  if (req.url === '/_bench/memory') {
-    const gc = (globalThis as { gc?: () => void }).gc
-    gc?.()
-    gc?.()
-    res.setHeader('content-type', 'application/json')
-    res.end(JSON.stringify(process.memoryUsage()))
-    return
-  }
+  if (answerProbe(req, res)) return
   res.statusCode = 404
   res.end()
 })

@@ -10,18 +10,10 @@ import { createServer } from 'node:http'
 import { createAdapter } from '@socket.io/redis-adapter'
 import { Redis } from 'ioredis'
 import { Server } from 'socket.io'
+import { answerProbe } from './probes.js'
 
 const server = createServer((req, res) => {
-  if (req.url === '/_bench/health') { res.end('ok'); return }
-  if (req.url === '/_bench/cpu') { const u = process.cpuUsage(); res.end(JSON.stringify({ us: u.user + u.system })); return }
-  if (req.url === '/_bench/memory') {
-    const gc = (globalThis as { gc?: () => void }).gc
-    gc?.()
-    gc?.()
-    res.setHeader('content-type', 'application/json')
-    res.end(JSON.stringify(process.memoryUsage()))
-    return
-  }
+  if (answerProbe(req, res)) return
   // Everything else under /socket.io/ is Socket.IO's (it registers its own listener first).
   if (!req.url?.startsWith('/socket.io/')) { res.statusCode = 404; res.end() }
 })
