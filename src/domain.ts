@@ -36,15 +36,15 @@ export const UserId = Type.String({ pattern: USER_ID_PATTERN })
 export const Role = Type.Union([Type.Literal('user'), Type.Literal('admin')])
 export type Role = Static<typeof Role>
 
-/**
- * Who a REST request or a /sync connection acts as: the claims of a verified token. The auth
- * plugin produces it; the sync hub and the routes only read it.
- */
 /** A cast or retracted vote, plus whether it changed anything (a repeat does not). */
 export interface VoteOutcome extends VoteResult {
   changed: boolean
 }
 
+/**
+ * Who a REST request or a /sync connection acts as: the claims of a verified token. The auth
+ * plugin produces it; the sync hub and the routes only read it.
+ */
 export interface Principal {
   sub: string
   role: Role
