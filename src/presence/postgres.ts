@@ -56,9 +56,8 @@ export async function connectPostgresPresence (opts: PostgresPresenceOptions): P
   const pool = new pg.Pool({ connectionString, max: 2, connectionTimeoutMillis: timeoutMs, application_name: `logo-sync presence ${opts.replicaId}`.slice(0, 63) })
   pool.on('error', () => { /* an idle client broke; the pool replaces it */ })
 
-  // Replicas start together: CREATE … IF NOT EXISTS races on the catalog (a unique violation),
-  // so the setup runs under a transaction-level advisory lock, one replica after the other.
-  const setup = async () => {
+  /** `fn` in one transaction on a pooled client: COMMIT after it, ROLLBACK if it throws. */
+  async function transaction<T> (fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect()
     // A checked-out client losing its connection between queries emits 'error', which the pool
     // hears only on idle clients: unheard, it would end the process (see src/store/postgres.ts).
@@ -67,13 +66,9 @@ export async function connectPostgresPresence (opts: PostgresPresenceOptions): P
     client.on('error', onError)
     try {
       await client.query('BEGIN')
-      await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey(`setup ${table}`)])
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
-      await client.query(`CREATE TABLE IF NOT EXISTS ${table} (
-        topic TEXT NOT NULL, replica_id TEXT NOT NULL, members INTEGER NOT NULL, expires_at TIMESTAMPTZ NOT NULL,
-        PRIMARY KEY (topic, replica_id))`)
-      await client.query(`CREATE SEQUENCE IF NOT EXISTS ${sequence}`)
+      const result = await fn(client)
       await client.query('COMMIT')
+      return result
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {})
       throw err
@@ -82,6 +77,17 @@ export async function connectPostgresPresence (opts: PostgresPresenceOptions): P
       client.release(lost)
     }
   }
+
+  // Replicas start together: CREATE … IF NOT EXISTS races on the catalog (a unique violation),
+  // so the setup runs under a transaction-level advisory lock, one replica after the other.
+  const setup = () => transaction(async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey(`setup ${table}`)])
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
+    await client.query(`CREATE TABLE IF NOT EXISTS ${table} (
+        topic TEXT NOT NULL, replica_id TEXT NOT NULL, members INTEGER NOT NULL, expires_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (topic, replica_id))`)
+    await client.query(`CREATE SEQUENCE IF NOT EXISTS ${sequence}`)
+  })
 
   const onNotification = (msg: pg.Notification) => {
     if (closed || msg.channel !== channel || msg.payload === undefined) return
@@ -160,15 +166,8 @@ export async function connectPostgresPresence (opts: PostgresPresenceOptions): P
     throw err
   }
 
-  async function report (replicaId: string, members: number): Promise<PresenceView> {
-    const client = await pool.connect()
-    // A checked-out client losing its connection between queries emits 'error', which the pool
-    // hears only on idle clients: unheard, it would end the process (see src/store/postgres.ts).
-    let lost: Error | undefined
-    const onError = (err: Error) => { lost = err }
-    client.on('error', onError)
-    try {
-      await client.query('BEGIN')
+  function report (replicaId: string, members: number): Promise<PresenceView> {
+    return transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [lock])
       const pruned = await client.query(`DELETE FROM ${table} WHERE topic = $1 AND expires_at < clock_timestamp() AND replica_id <> $2`, [topic, replicaId])
       const held = await client.query<{ members: number }>(`SELECT members FROM ${table} WHERE topic = $1 AND replica_id = $2 AND expires_at >= clock_timestamp()`, [topic, replicaId])
@@ -185,15 +184,8 @@ export async function connectPostgresPresence (opts: PostgresPresenceOptions): P
       const view: PresenceView = { seq: Number(seq.rows[0].seq), members: Object.fromEntries(rows.rows.map((r) => [r.replica_id, r.members])) }
       // Delivered at COMMIT, in commit order: the lock above makes that the order of `seq`.
       if (changed) await client.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify(view)])
-      await client.query('COMMIT')
       return view
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw err
-    } finally {
-      client.off('error', onError)
-      client.release(lost)
-    }
+    })
   }
 
   return {
