@@ -4,6 +4,7 @@
 // replica reports; counting on one replica never waits for the others. (A replica killed for
 // real, SIGKILL, is in test/presence-replicas.test.ts.)
 import { Redis } from 'ioredis'
+import pg from 'pg'
 import { test } from 'tap'
 import { subscriberReceiver } from '../src/bus/redis-channels.js'
 import { createMemoryPresence } from '../src/presence/memory.js'
@@ -11,7 +12,7 @@ import { Presence } from '../src/presence/presence.js'
 import { connectPostgresPresence } from '../src/presence/postgres.js'
 import { connectRedisPresence } from '../src/presence/redis.js'
 import type { PresenceBackend, PresenceView } from '../src/presence/types.js'
-import { PG_URL, REDIS_URL, pgSchema, redisPrefix, type TestLike } from './helper.js'
+import { PG_URL, REDIS_URL, pgSchema, redisPrefix, uniqueName, type TestLike } from './helper.js'
 
 const silent = { warn: () => {} }
 
@@ -105,6 +106,30 @@ for (const [kind, deployment] of kinds) {
     })
   })
 }
+
+test('PostgreSQL backend: its connections killed, it listens again, reports the gap, and hears views again', async (t) => {
+  const schema = await pgSchema(t)
+  const replicaId = uniqueName('killed')
+  const log = { ...silent, info: () => {} }
+  const killed = await connectPostgresPresence({ connectionString: PG_URL, schema, topic: 'logos', ttlMs: 10_000, replicaId, log, retry: { minMs: 20, maxMs: 100 } })
+  t.teardown(() => killed.close())
+  const other = await postgresBackend(t, schema, 10_000)
+  let gaps = 0
+  killed.onGap(() => { gaps++ })
+  const seen: PresenceView[] = []
+  killed.watch((v) => seen.push(v))
+  const admin = new pg.Client({ connectionString: PG_URL })
+  await admin.connect()
+  t.teardown(() => admin.end())
+  const { rowCount } = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [`logo-sync presence ${replicaId}`])
+  t.ok((rowCount ?? 0) >= 1, 'its backends were terminated')
+  await until(() => gaps, (n) => n === 1)
+  t.pass('the gap is reported once it listens again')
+  const view = await other.report('other', 3)
+  await until(() => seen.length, (n) => n === 1)
+  t.same(seen[0], view, 'views reach it again')
+  t.same((await killed.report(replicaId, 1)).members, { other: 3, [replicaId]: 1 }, 'and its reports work again')
+})
 
 test('Presence over Redis: joins and leaves on two replicas reach both totals', async (t) => {
   const prefix = redisPrefix()

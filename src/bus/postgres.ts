@@ -2,12 +2,12 @@
 // Changes are published inside the store's write transactions (a store transaction step), so
 // a change is announced if and only if it commits: no "committed but the publish failed"
 // window, hence no resync notices. Receiving takes a dedicated connection outside the store's
-// pool that LISTENs, reconnects by itself and, after a gap (notifications sent meanwhile are
-// lost to it), tells subscribers to resync, as the Redis bus does.
-import pg from 'pg'
+// pool (src/pg-listener.ts) that LISTENs, reconnects by itself and, after a gap (notifications
+// sent meanwhile are lost to it), tells subscribers to resync, as the Redis bus does.
 import type { Logo } from '../domain.js'
 import type { TransactionStep } from '../store/types.js'
 import { isRef, pack, unpack, type Envelope } from './notify-payload.js'
+import { openPgListener } from '../pg-listener.js'
 import { withTimeout } from '../timeout.js'
 import type { Bus, BusEvent, BusLog, BusMessage } from './types.js'
 
@@ -34,11 +34,6 @@ export interface PostgresBusOptions {
   retry?: { minMs: number, maxMs: number }
 }
 
-/** How long closing the listening connection may take before it is left behind. */
-const CLOSE_TIMEOUT_MS = 1000
-
-const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`
-
 /**
  * Attaches the publishing step to the store, opens the listening connection and resolves once it
  * LISTENs (rejects when it cannot within `timeoutMs`: boot fails, like the Redis bus).
@@ -54,9 +49,6 @@ export async function connectPostgresBus (opts: PostgresBusOptions): Promise<Bus
   const handlers = new Set<(m: BusMessage) => void>()
   const resyncHandlers = new Set<() => void>()
   let closed = false
-  /** The connection that LISTENs now; null while reconnecting. */
-  let listener: pg.Client | null = null
-  let reconnecting = false
 
   const fireResync = () => {
     for (const h of resyncHandlers) {
@@ -95,9 +87,9 @@ export async function connectPostgresBus (opts: PostgresBusOptions): Promise<Bus
     }
   }
 
-  const onNotification = (msg: pg.Notification) => {
-    if (closed || msg.channel !== channel || msg.payload === undefined) return
-    const envelope = unpack(msg.payload)
+  const onNotification = (_channel: string, payload: string) => {
+    if (closed) return
+    const envelope = unpack(payload)
     if (!envelope) {
       log.warn({ channel }, 'ignoring a bus notification of unknown shape')
       return
@@ -111,75 +103,21 @@ export async function connectPostgresBus (opts: PostgresBusOptions): Promise<Bus
     queue = queue.then(() => deliverResolved(envelope)).finally(() => { queued-- })
   }
 
-  async function openListener (): Promise<pg.Client> {
-    const client = new pg.Client({
-      connectionString,
-      keepAlive: true,
-      connectionTimeoutMillis: timeoutMs,
-      application_name: `logo-sync bus ${origin}`.slice(0, 63)
-    })
-    client.on('notification', onNotification)
-    client.on('error', (err) => lost(client, err))
-    client.on('end', () => lost(client))
-    try {
-      await client.connect()
-      await client.query(`LISTEN ${quoteIdent(channel)}`)
-      return client
-    } catch (err) {
-      client.end().catch(() => {})
-      throw err
-    }
-  }
-
-  /** The listening connection broke (or failed its heartbeat): reconnect, then resync. */
-  function lost (client: pg.Client, err?: Error) {
-    if (client !== listener) return // an old or never-listening connection
-    listener = null
-    client.end().catch(() => {})
-    if (closed) return
-    log.warn({ err }, 'bus lost its PostgreSQL listening connection; reconnecting')
-    void reconnect()
-  }
-
-  async function reconnect (): Promise<void> {
-    if (reconnecting) return
-    reconnecting = true
-    let delay = retry.minMs
-    for (;;) {
-      if (closed) break // close() ran while this loop waited
-      try {
-        const client = await openListener()
-        if (closed) { client.end().catch(() => {}); break }
-        listener = client
-        log.info({ channel }, 'bus listening again after a gap; resyncing subscribers')
-        fireResync()
-        break
-      } catch (err) {
-        if (delay === retry.minMs) log.warn({ err }, 'bus could not reach PostgreSQL; retrying in the background')
-        await new Promise((resolve) => setTimeout(resolve, delay))
-        delay = Math.min(delay * 2, retry.maxMs)
-      }
-    }
-    reconnecting = false
-  }
-
-  // TCP keepalive notices a dead peer only after minutes; a query every heartbeat notices sooner.
-  const heartbeat = setInterval(() => {
-    const client = listener
-    if (!client || closed) return
-    withTimeout(client.query('SELECT 1'), timeoutMs, 'bus heartbeat').catch((err: Error) => lost(client, err))
-  }, heartbeatMs)
-  heartbeat.unref()
-
-  const opening = openListener()
-  try {
-    listener = await withTimeout(opening, timeoutMs, `PostgreSQL bus LISTEN on ${channel}`)
-  } catch (err) {
-    closed = true
-    clearInterval(heartbeat)
-    opening.then((client) => client.end(), () => {}).catch(() => {})
-    throw err
-  }
+  const listening = await openPgListener({
+    connectionString,
+    channels: [channel],
+    name: 'bus',
+    applicationName: `logo-sync bus ${origin}`,
+    onNotification,
+    onGap () {
+      log.info({ channel }, 'bus listening again after a gap; resyncing subscribers')
+      fireResync()
+    },
+    log,
+    timeoutMs,
+    checkEveryMs: heartbeatMs,
+    retry
+  })
 
   // The publish of every committed change: inside its transaction, before COMMIT. Kept for the
   // store's whole life (even after close), so no write can commit unannounced during shutdown.
@@ -190,8 +128,9 @@ export async function connectPostgresBus (opts: PostgresBusOptions): Promise<Bus
 
   const connected = () => {
     if (closed) throw new Error('bus is closed')
-    if (!listener) throw new Error('bus is reconnecting to PostgreSQL')
-    return listener
+    const client = listening.client
+    if (!client) throw new Error('bus is reconnecting to PostgreSQL')
+    return client
   }
 
   return {
@@ -222,14 +161,10 @@ export async function connectPostgresBus (opts: PostgresBusOptions): Promise<Bus
     async close () {
       if (closed) return
       closed = true
-      clearInterval(heartbeat)
       handlers.clear()
       resyncHandlers.clear()
-      const client = listener
-      listener = null
-      // end() waits for the server to close its side, which a frozen server never does: bounded,
-      // so a shutdown finishes whatever state PostgreSQL is in.
-      if (client) await withTimeout(client.end(), CLOSE_TIMEOUT_MS, 'bus close').catch(() => {})
+      // Bounded, so a shutdown finishes whatever state PostgreSQL is in.
+      await listening.close()
     }
   }
 }

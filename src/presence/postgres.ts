@@ -3,12 +3,14 @@
 // database's clock), and the whole view sent with NOTIFY whenever a report changed it. Reports
 // take a transaction-level advisory lock, so they run one at a time and views are numbered
 // (a sequence) in the order their notifications are delivered. Receiving takes a connection of
-// its own that LISTENs and reconnects by itself; after a gap the replica reports again.
+// its own (src/pg-listener.ts) that LISTENs and reconnects by itself; after a gap the replica
+// reports again.
 import pg from 'pg'
+import { openPgListener, type PgListener } from '../pg-listener.js'
 import { settleWithin, withTimeout } from '../timeout.js'
 import type { PresenceBackend, PresenceView } from './types.js'
 
-/** How long closing each PostgreSQL connection may take before it is left behind. */
+/** How long closing the pool may take before it is left behind (the listener's close is bounded alike). */
 const CLOSE_TIMEOUT_MS = 1000
 
 export interface PostgresPresenceOptions {
@@ -50,8 +52,6 @@ export async function connectPostgresPresence (opts: PostgresPresenceOptions): P
   const handlers = new Set<(view: PresenceView) => void>()
   const gapHandlers = new Set<() => void>()
   let closed = false
-  let listener: pg.Client | null = null
-  let reconnecting = false
 
   const pool = new pg.Pool({ connectionString, max: 2, connectionTimeoutMillis: timeoutMs, application_name: `logo-sync presence ${opts.replicaId}`.slice(0, 63) })
   pool.on('error', () => { /* an idle client broke; the pool replaces it */ })
@@ -89,11 +89,11 @@ export async function connectPostgresPresence (opts: PostgresPresenceOptions): P
     await client.query(`CREATE SEQUENCE IF NOT EXISTS ${sequence}`)
   })
 
-  const onNotification = (msg: pg.Notification) => {
-    if (closed || msg.channel !== channel || msg.payload === undefined) return
+  const onNotification = (_channel: string, payload: string) => {
+    if (closed) return
     let view: PresenceView
     try {
-      view = JSON.parse(msg.payload) as PresenceView
+      view = JSON.parse(payload) as PresenceView
     } catch (err) {
       log.warn({ err }, 'ignoring a presence notification that is not JSON')
       return
@@ -101,67 +101,25 @@ export async function connectPostgresPresence (opts: PostgresPresenceOptions): P
     for (const h of handlers) h(view)
   }
 
-  async function openListener (): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString, keepAlive: true, connectionTimeoutMillis: timeoutMs, application_name: `logo-sync presence ${opts.replicaId}`.slice(0, 63) })
-    client.on('notification', onNotification)
-    client.on('error', (err) => lost(client, err))
-    client.on('end', () => lost(client))
-    try {
-      await client.connect()
-      await client.query(`LISTEN ${quoteIdent(channel)}`)
-      return client
-    } catch (err) {
-      client.end().catch(() => {})
-      throw err
-    }
-  }
-
-  function lost (client: pg.Client, err?: Error) {
-    if (client !== listener) return
-    listener = null
-    client.end().catch(() => {})
-    if (closed) return
-    log.warn({ err }, 'presence lost its PostgreSQL listening connection; reconnecting')
-    void reconnect()
-  }
-
-  async function reconnect (): Promise<void> {
-    if (reconnecting) return
-    reconnecting = true
-    let delay = retry.minMs
-    for (;;) {
-      if (closed) break // close() ran while this loop waited
-      try {
-        const client = await openListener()
-        if (closed) {
-          client.end().catch(() => {})
-          break
-        }
-        listener = client
-        log.info({ channel }, 'presence listening again; reporting to catch up')
-        for (const h of gapHandlers) h()
-        break
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, delay))
-        delay = Math.min(delay * 2, retry.maxMs)
-      }
-    }
-    reconnecting = false
-  }
-
-  // TCP keepalive notices a dead peer only after minutes; a query now and then notices sooner.
-  const health = setInterval(() => {
-    const client = listener
-    if (client && !closed) withTimeout(client.query('SELECT 1'), timeoutMs, 'presence listener check').catch((err: Error) => lost(client, err))
-  }, 10_000)
-  health.unref()
-
+  let listening: PgListener
   try {
     await withTimeout(setup(), timeoutMs, 'presence table setup')
-    listener = await withTimeout(openListener(), timeoutMs, `presence LISTEN on ${channel}`)
+    listening = await openPgListener({
+      connectionString,
+      channels: [channel],
+      name: 'presence',
+      applicationName: `logo-sync presence ${opts.replicaId}`,
+      onNotification,
+      onGap () {
+        log.info({ channel }, 'presence listening again; reporting to catch up')
+        for (const h of gapHandlers) h()
+      },
+      log,
+      timeoutMs,
+      retry
+    })
   } catch (err) {
     closed = true
-    clearInterval(health)
     await pool.end().catch(() => {})
     throw err
   }
@@ -202,15 +160,12 @@ export async function connectPostgresPresence (opts: PostgresPresenceOptions): P
     async close () {
       if (closed) return
       closed = true
-      clearInterval(health)
       handlers.clear()
       gapHandlers.clear()
-      const client = listener
-      listener = null
-      // Both at once, each bounded like the bus's close: a frozen server answers neither, and a
-      // shutdown has SHUTDOWN_GRACE_MS for everything (the store and the bus close after this).
+      // Both at once, each bounded: a frozen server answers neither, and a shutdown has
+      // SHUTDOWN_GRACE_MS for everything (the store and the bus close after this).
       await Promise.all([
-        client ? settleWithin(client.end(), CLOSE_TIMEOUT_MS) : null,
+        listening.close(),
         settleWithin(pool.end(), CLOSE_TIMEOUT_MS)
       ])
     }
