@@ -11,7 +11,8 @@ import { createVoteBatcher } from './postgres-votes.js'
 import { StoreUnavailableError, type Store, type StoreTransaction, type TransactionStep } from './types.js'
 import { settleWithin } from '../timeout.js'
 
-const MIGRATION_LOCK = 0x10605e7c
+/** The advisory lock migrations run under (one replica migrates, the others wait for it). */
+export const MIGRATION_LOCK = 0x10605e7c
 /** How long closing the pool may take at shutdown (in-flight queries finish first when they can). */
 const POOL_END_TIMEOUT_MS = 1000
 
@@ -84,6 +85,13 @@ export interface PostgresStoreOptions {
 
 /** SQLSTATE classes and codes that mean "the server is not there", not "the query was wrong". */
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300'])
+/**
+ * SQLSTATEs of a server that is there but would not do it now: the statement ran past
+ * statement_timeout (57014, query_canceled) or waited on a lock past lock_timeout (55P03,
+ * lock_not_available), or the server is read-only (25006, read_only_sql_transaction: a standby,
+ * or a primary being demoted during a failover). Trying again shortly will do, as for an outage.
+ */
+const REFUSED_FOR_NOW_SQLSTATES = new Set(['57014', '55P03', '25006'])
 const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
 // pg's own wording for a lost, closed or timed-out connection (these errors carry no code).
 const UNAVAILABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|is not queryable|Connection ended|server closed the connection/i
@@ -100,26 +108,93 @@ export function isPostgresUnavailable (err: unknown): boolean {
   return UNAVAILABLE_MESSAGE.test(err.message)
 }
 
+/** Whether PostgreSQL answered but gave up for now: a timeout it enforced, or it is read-only. */
+export function isPostgresRefusingForNow (err: unknown): boolean {
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined
+  return typeof code === 'string' && REFUSED_FOR_NOW_SQLSTATES.has(code)
+}
+
+/** A pg error as the store's caller should see it: unreachable or refusing for now is StoreUnavailableError. */
+export function storeErrorOf (err: unknown): unknown {
+  if (isPostgresUnavailable(err) || isPostgresRefusingForNow(err)) return new StoreUnavailableError(5, { cause: err })
+  return err
+}
+
 /** Every store call through here: an unreachable server becomes the domain's StoreUnavailableError. */
 async function guarded<T> (fn: () => Promise<T>): Promise<T> {
   try {
     return await fn()
   } catch (err) {
-    if (isPostgresUnavailable(err)) throw new StoreUnavailableError(5, { cause: err })
-    throw err
+    throw storeErrorOf(err)
+  }
+}
+
+/**
+ * The server-side bounds derived from DATABASE_QUERY_TIMEOUT_MS. The client gives up on a query
+ * with no answer after `queryTimeoutMs` (a frozen server, a cut network) and drops its
+ * connection, but a server that is merely slow, or a backend waiting on a lock, would go on
+ * working for nobody (PostgreSQL does not notice a client that left until it next talks to it).
+ * So the server cancels too, a little earlier, keeping the connection: `statement_timeout` at
+ * 90% of the query timeout (at most 1 s less), and `lock_timeout`, for the lock waits within it,
+ * at half of that. Exported for the tests.
+ */
+export function serverTimeouts (queryTimeoutMs: number): { statementTimeoutMs: number, lockTimeoutMs: number } {
+  const statementTimeoutMs = Math.max(1, queryTimeoutMs - Math.min(1000, Math.floor(queryTimeoutMs / 10)))
+  return { statementTimeoutMs, lockTimeoutMs: Math.max(1, Math.floor(statementTimeoutMs / 2)) }
+}
+
+/**
+ * Migrations, on a connection of their own with no timeout at all (statement, lock or client
+ * side): a replica waits for another one's migration (the advisory lock) as long as that takes,
+ * and a long migration is not cut off. Only the connection itself is bounded.
+ */
+async function migrate (opts: { connectionString: string, schema: string, connectTimeoutMs: number }): Promise<void> {
+  const client = new pg.Client({
+    connectionString: opts.connectionString,
+    options: `-c search_path=${opts.schema} -c statement_timeout=0 -c lock_timeout=0`,
+    connectionTimeoutMillis: opts.connectTimeoutMs,
+    keepAlive: true
+  })
+  // An error on an idle connection (the server went away) comes back through the next query.
+  client.on('error', () => {})
+  await client.connect()
+  try {
+    await client.query('BEGIN')
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${opts.schema}`)
+    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())')
+    const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations')
+    const applied = new Set(rows.map((r) => r.version))
+    for (const [i, sql] of migrations.entries()) {
+      if (applied.has(i + 1)) continue
+      await client.query(sql)
+      await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [i + 1])
+    }
+    await client.query('COMMIT')
+  } finally {
+    // Ending the session rolls back whatever did not commit.
+    await settleWithin(client.end(), POOL_END_TIMEOUT_MS)
   }
 }
 
 export async function createPostgresStore (opts: PostgresStoreOptions): Promise<Store> {
   const schema = opts.schema ?? 'public'
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 5000
+  const queryTimeoutMs = opts.queryTimeoutMs ?? 10_000
+  await migrate({ connectionString: opts.connectionString, schema, connectTimeoutMs })
+
+  const { statementTimeoutMs, lockTimeoutMs } = serverTimeouts(queryTimeoutMs)
   const pool = new pg.Pool({
     connectionString: opts.connectionString,
     max: opts.max ?? 10,
     options: `-c search_path=${schema}`,
-    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
+    connectionTimeoutMillis: connectTimeoutMs,
     // Bounds every query (a frozen server or a cut network never answers): the caller gets an
-    // error instead of hanging; the connection is then dropped (see tx), never reused.
-    query_timeout: opts.queryTimeoutMs ?? 10_000,
+    // error instead of hanging; the connection is then dropped (see session), never reused.
+    query_timeout: queryTimeoutMs,
+    // And the server gives up too, first (serverTimeouts): 57014 or 55P03, a 503, the connection kept.
+    statement_timeout: statementTimeoutMs,
+    lock_timeout: lockTimeoutMs,
     keepAlive: true
   })
   // An idle client that loses its server must not crash the process; the pool replaces it.
@@ -148,7 +223,9 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
     } catch (err) {
       // A lost connection cannot roll back (and a frozen server would not answer the ROLLBACK):
       // the server aborts the transaction when the connection goes, which release(err) does.
-      if (isPostgresUnavailable(err)) lost = err as Error
+      // A read-only server (25006, during a failover) is left too: the pool's next connection
+      // may reach the new primary, where this one never will.
+      if (isPostgresUnavailable(err) || (err as { code?: unknown }).code === '25006') lost = err as Error
       else await client.query('ROLLBACK').catch((e: Error) => { lost = e })
       throw err
     } finally {
@@ -156,19 +233,6 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
       client.release(lost)
     }
   }
-
-  await tx(async (c) => {
-    await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
-    await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
-    await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())')
-    const { rows } = await c.query<{ version: number }>('SELECT version FROM schema_migrations')
-    const applied = new Set(rows.map((r) => r.version))
-    for (const [i, sql] of migrations.entries()) {
-      if (applied.has(i + 1)) continue
-      await c.query(sql)
-      await c.query('INSERT INTO schema_migrations (version) VALUES ($1)', [i + 1])
-    }
-  })
 
   const steps = new Set<TransactionStep>()
 
