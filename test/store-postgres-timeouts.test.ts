@@ -31,6 +31,8 @@ t.test('57014, 55P03 and 25006 are StoreUnavailableError; a refused query is not
     const mapped = storeErrorOf(pgError(code))
     t.ok(mapped instanceof StoreUnavailableError, `${code}: unavailable for now`)
     t.match(mapped, { code: 'store_unavailable', retryAfterSeconds: 5, cause: { code } })
+    // A lost COMMIT answer leaves a write's outcome unknown: the message must not say nothing changed.
+    t.equal((mapped as Error).message, 'The database is unavailable; the request may not have been applied, try again shortly')
   }
   for (const code of ['23505', '42P01', '22P02']) t.match(storeErrorOf(pgError(code)), { code }, `${code}: left as it is (a bug, a 500)`)
 })

@@ -57,15 +57,17 @@ export class VotingClosedError extends Error {
 }
 
 /**
- * The store cannot be reached (refused, reset, timed out, shutting down): nothing was changed
- * that the caller was told about, and trying again later will do. Answered as 503 with
- * Retry-After (src/errors.ts). A write that fails this way mid-COMMIT may or may not have been
- * committed (the answer was lost, not the transaction); votes are idempotent, so retrying is safe.
+ * The store cannot be reached (refused, reset, timed out, shutting down, read-only) or would not
+ * do it now (a statement or lock wait it cancelled): trying again later will do. Answered as 503
+ * with Retry-After (src/errors.ts). Almost always nothing was changed, but not always: a write
+ * whose connection was lost while its COMMIT was on the wire may have been committed (the answer
+ * was lost, not the transaction), and no client can tell. So the message claims nothing either
+ * way. Votes and retractions are idempotent, so retrying them is safe.
  */
 export class StoreUnavailableError extends Error {
   readonly code = 'store_unavailable'
   constructor (readonly retryAfterSeconds = 5, options?: { cause?: unknown }) {
-    super('The database is unavailable; nothing was changed, try again shortly', options)
+    super('The database is unavailable; the request may not have been applied, try again shortly', options)
     this.name = 'StoreUnavailableError'
   }
 }

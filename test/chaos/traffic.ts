@@ -33,7 +33,7 @@ export interface User {
 export interface TrafficStats {
   acked: number
   attempts: number
-  /** Answers that said nothing was changed (503 store_unavailable, 429, 502 before the upstream got it...). */
+  /** Answers that rule out a commit (429: refused before the route; see refusedWithoutEffect). */
   refused: number
   /** Attempts whose fate is unknown (no answer, or an answer that does not rule out a commit). */
   unknown: number
