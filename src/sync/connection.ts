@@ -41,6 +41,8 @@ export class SyncConnection {
   private subsByName: Map<string, Subscription> | null = null
   /** Cleared on every server ping, set by the pong (or any frame). */
   alive = true
+  /** When the last server ping went out (Date.now(); 0: never). */
+  pingedAt = 0
   closing = false
   /** The code this side closed with (reported instead of the peer's echo). */
   closeCode: number | undefined
@@ -114,10 +116,11 @@ export class SyncConnection {
 
   /**
    * A change on a subscribed channel: goes out (or into the backlog) if the subscription says
-   * the client still needs it (subscription.ts).
+   * the client still needs it (subscription.ts). The fan-out passes the subscription it holds in
+   * the channel registry.
    */
-  deliver (b: Broadcast): void {
-    const needed = this.subsByName?.get(b.channel)?.accept(b)
+  deliver (b: Broadcast, sub: Subscription | undefined = this.subsByName?.get(b.channel)): void {
+    const needed = sub?.accept(b)
     if (needed) this.push(needed)
   }
 

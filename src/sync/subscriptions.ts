@@ -83,7 +83,7 @@ export class Subscriptions {
     const { publishedAt, ...rest } = opts
     const b = makeBroadcast(channel, type, version, data, rest)
     const started = performance.now()
-    for (const conn of subscribers) conn.deliver(b)
+    subscribers.forEach((sub, conn) => { conn.deliver(b, sub) })
     this.stats.fanout((performance.now() - started) / 1000, subscribers.size)
     if (publishedAt !== undefined) this.stats.delivery(Math.max(0, Date.now() - publishedAt) / 1000)
   }
@@ -114,7 +114,7 @@ export class Subscriptions {
     const sub = new Subscription(channel)
     conn.subs.set(name, sub)
     conn.forget(name)
-    this.registry.join(name, conn)
+    this.registry.join(name, conn, sub)
     const wanted = () => conn.subs.get(name) === sub && !conn.closing
 
     let outcome: SinceOutcome
