@@ -23,9 +23,10 @@ declare module 'fastify' {
  * A global per-IP limit (RATE_LIMIT_MAX per minute) and a tighter per-user limit on voting.
  * In-process on the embedded default. With Redis (any topology: the lease script takes one key)
  * a limit holds across replicas without a Redis round trip per request: each replica leases a
- * tenth of a key's budget from Redis at a time and spends it locally (src/rate-limit/shared-store.ts: never more than the limit over
- * all replicas; a client moving between replicas may be refused a little early). A request is
- * never failed because Redis is away: the limit then holds per replica.
+ * tenth of a key's budget from Redis at a time and spends it locally (src/rate-limit/shared-store.ts:
+ * at most the limit plus one request per replica in a window, since a key's first request on a
+ * replica does not wait for its lease; a client moving between replicas may be refused a little
+ * early). A request is never failed because Redis is away: the limit then holds per replica.
  */
 export default fp(async function rateLimitPlugin (fastify) {
   const redis = redisOf(fastify)

@@ -26,11 +26,15 @@ const reconnectOnReadonly = (err: Error) => err.message.startsWith('READONLY')
 
 /**
  * Commands fail fast while Redis is away (no offline queue, one retry) so callers can fall back
- * instead of hanging; the client keeps reconnecting in the background.
+ * instead of hanging; the client keeps reconnecting in the background. Commands issued in the
+ * same turn of the event loop go out in one write (auto-pipelining): a batch of votes committed
+ * together writes its cache entries and publishes its changes with one syscall, not one per
+ * command (about a tenth of the app's CPU per vote in scaled mode went to those writes).
  */
 export function createRedisClient (topology: RedisTopology, opts: RedisClientOptions = {}): RedisClient {
   const common: RedisOptions = {
     enableOfflineQueue: false,
+    enableAutoPipelining: true,
     maxRetriesPerRequest: 1,
     connectTimeout: 5000,
     ...(opts.password ? { password: opts.password } : {}),
@@ -55,6 +59,7 @@ export function createRedisClient (topology: RedisTopology, opts: RedisClientOpt
       const { enableOfflineQueue: _, ...redisOptions } = common
       return new Cluster(topology.nodes, {
         enableOfflineQueue: false,
+        enableAutoPipelining: true,
         clusterRetryStrategy: retryStrategy,
         // A failover takes the cluster's node timeout; until then the slot's commands fail fast.
         retryDelayOnFailover: 200,

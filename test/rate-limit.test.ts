@@ -61,6 +61,25 @@ t.test('never more than the limit over all replicas, however the requests are sp
   t.equal(allowed(spread, 30), 30, 'one after another, alternating: exactly the limit')
 })
 
+t.test("a key's first request on a replica does not wait for its lease: the limit plus one per replica at most", async (t) => {
+  const redis = client(t)
+  await ready(redis)
+  const prefix = redisPrefix()
+  const [a, b, c] = [replica(t, redis, prefix), replica(t, redis, prefix), replica(t, redis, prefix)]
+  const max = 10
+  const onA: number[] = []
+  for (let i = 0; i < max; i++) onA.push(await a.hit('user:carol', max))
+  t.equal(allowed(onA, max), max, 'a spends the whole budget')
+  const leasesBefore = b.stats.leases
+  t.equal(await b.hit('user:carol', max), 1, "b lets its first request through before its lease answers (the documented one over)")
+  t.equal(b.stats.leases, leasesBefore + 1, 'and leases in the background')
+  t.ok(await b.hit('user:carol', max) > max, 'the lease found nothing left: the next one on b is refused')
+  t.ok(await b.hit('user:carol', max) > max)
+  t.equal(await c.hit('user:carol', max), 1, 'c: one more through, once')
+  t.ok(await c.hit('user:carol', max) > max, 'then refused')
+  t.equal(Number(await redis.get(`${prefix}user:carol`)), max, 'Redis never leased more than the limit')
+})
+
 t.test('a lease held by a replica the client left is the only thing that refuses it early', async (t) => {
   const redis = client(t)
   await ready(redis)

@@ -5,12 +5,18 @@
 // capped at what is left, and answers requests from its lease until it runs out. Requests that
 // arrive while a lease is on its way wait for it (one lease in flight per key per replica).
 //
-// The precision traded: never more than `max` per window over all replicas; but tokens leased by
-// a replica the client stopped using are not available to the others, so a client that moves
-// between replicas may be refused up to (replicas − 1) × (lease − 1) requests early (with the
-// default 600 per minute and a lease of 60: at most 59 early with two replicas). A key costs one
-// Redis round trip per lease: one per LEASE_SHARE of its budget, so about ten per window for a
-// client that uses its whole limit, one per window for one that sends a few requests.
+// A key's first request on a replica (in a window) does not wait for the lease: it is let through
+// at once and paid for from the lease that follows (a vote from a user not seen for a minute, the
+// common case, costs no Redis round trip before it is applied).
+//
+// The precision traded: at most `max` + (replicas) per window over all replicas (each replica's
+// first request of a window is let through before Redis says whether budget is left; later ones
+// wait for their lease); tokens leased by a replica the client stopped using are not available
+// to the others, so a client that moves between replicas may be refused up to
+// (replicas − 1) × (lease − 1) requests early (with the default 600 per minute and a lease of 60:
+// at most 59 early with two replicas). A key costs one Redis round trip per lease: one per
+// LEASE_SHARE of its budget, so about ten per window for a client that uses its whole limit, one
+// per window for one that sends a few requests.
 // Windows are fixed, as with @fastify/rate-limit's Redis store: they start at the key's first
 // lease and end at its expiry, which each replica learns from the lease's answer.
 // With Redis away, each replica counts on its own (a limit per replica) until Redis answers again;
@@ -51,6 +57,8 @@ interface Entry {
   over: number
   /** Redis away: requests counted by this replica alone. */
   alone: number
+  /** Requests let through before their lease came (a key's first): paid from the next grant. */
+  owed: number
   /** Requests waiting for the lease in flight (null: none in flight). */
   waiting: { callback: Callback, max: number }[] | null
 }
@@ -87,7 +95,7 @@ export function createSharedLimiter (opts: SharedLimitOptions): SharedLimiter {
   function entry (key: string, windowMs: number, now: number): Entry {
     let e = entries.get(key)
     if (e === undefined || (now >= e.windowEnd && e.waiting === null)) {
-      e = { windowEnd: now + windowMs, lease: 0, leased: 0, exhausted: false, over: 0, alone: 0, waiting: null }
+      e = { windowEnd: now + windowMs, lease: 0, leased: 0, exhausted: false, over: 0, alone: 0, owed: 0, waiting: null }
       entries.delete(key)
       entries.set(key, e)
       if (entries.size > maxKeys) entries.delete(entries.keys().next().value!)
@@ -118,13 +126,15 @@ export function createSharedLimiter (opts: SharedLimitOptions): SharedLimiter {
     return false
   }
 
-  function lease (key: string, e: Entry, windowMs: number): void {
-    const waiting = e.waiting!
-    const max = waiting[0].max
-    const wanted = Math.max(Math.ceil(max * LEASE_SHARE), waiting.length, 1)
+  function lease (key: string, e: Entry, max: number, windowMs: number): void {
+    const wanted = Math.max(Math.ceil(max * LEASE_SHARE), e.waiting!.length + e.owed, 1)
     stats.leases++
     leaseCommand(key, wanted, max, windowMs).then(([granted, leased, ttl]) => {
-      e.lease += granted
+      // What was let through ahead is paid first; what the grant cannot pay was over the limit
+      // (at most the one request per replica and window).
+      const paid = Math.min(e.owed, granted)
+      e.owed = 0
+      e.lease += granted - paid
       e.leased = leased
       e.windowEnd = Date.now() + ttl
       if (leased >= max) e.exhausted = true
@@ -132,6 +142,8 @@ export function createSharedLimiter (opts: SharedLimitOptions): SharedLimiter {
       settle(key, e, windowMs)
     }, (err: unknown) => {
       if (!failing) { failing = true; opts.onError?.(err) }
+      e.alone += e.owed
+      e.owed = 0
       // Counted by this replica alone until Redis answers.
       const queued = e.waiting ?? []
       e.waiting = null
@@ -147,7 +159,7 @@ export function createSharedLimiter (opts: SharedLimitOptions): SharedLimiter {
     while (i < queued.length && answer(e, queued[i].max, queued[i].callback)) i++
     if (i < queued.length) {
       e.waiting = queued.slice(i)
-      lease(key, e, windowMs)
+      lease(key, e, queued[i].max, windowMs)
     }
   }
 
@@ -161,8 +173,16 @@ export function createSharedLimiter (opts: SharedLimitOptions): SharedLimiter {
       const e = entry(key, timeWindow, Date.now())
       if (e.waiting !== null) { e.waiting.push({ callback, max }); return }
       if (answer(e, max, callback)) return
-      e.waiting = [{ callback, max }]
-      lease(key, e, timeWindow)
+      if (e.leased === 0 && e.owed === 0) {
+        // The key's first request here in this window: through now, paid from the lease below.
+        e.owed = 1
+        e.waiting = []
+        stats.local++
+        callback(null, { current: 1, ttl: ttlOf(e) })
+      } else {
+        e.waiting = [{ callback, max }]
+      }
+      lease(key, e, max, timeWindow)
     }
 
     // Typed as route options; at run time the plugin passes its merged params, with `routeInfo`.
