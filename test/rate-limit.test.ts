@@ -71,7 +71,7 @@ t.test("a key's first request on a replica does not wait for its lease: the limi
   for (let i = 0; i < max; i++) onA.push(await a.hit('user:carol', max))
   t.equal(allowed(onA, max), max, 'a spends the whole budget')
   const leasesBefore = b.stats.leases
-  t.equal(await b.hit('user:carol', max), 1, "b lets its first request through before its lease answers (the documented one over)")
+  t.equal(await b.hit('user:carol', max), 1, 'b lets its first request through before its lease answers (the documented one over)')
   t.equal(b.stats.leases, leasesBefore + 1, 'and leases in the background')
   t.ok(await b.hit('user:carol', max) > max, 'the lease found nothing left: the next one on b is refused')
   t.ok(await b.hit('user:carol', max) > max)
