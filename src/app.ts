@@ -32,6 +32,9 @@ import { validatorCompiler } from './validation.js'
 export type { Config } from './config.js'
 export { loadConfig } from './config.js'
 
+/** Retry-After (seconds) of the 503 a request gets while the app closes. */
+const CLOSING_RETRY_AFTER_S = 1
+
 /** Trust the nearest `hops` proxies (e.g. 1 behind a single nginx). */
 const hopsTrusted = (hops: number) => (_address: string, hop: number) => hop < hops
 
@@ -56,6 +59,14 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   })
   app.setValidatorCompiler(validatorCompiler)
   installErrorHandler(app)
+  // A request that arrives while the app closes (on a keep-alive connection still busy when the
+  // close began) gets Fastify's own 503 (return503OnClosing), written before any hook runs. Every
+  // other 503 here carries Retry-After, so this one does too: from the moment the close begins,
+  // each new request's raw response has the header before Fastify writes it. 1 s, as for a
+  // refused /sync upgrade while draining: this replica is going, another one can answer now.
+  app.addHook('preClose', async () => {
+    app.server.prependListener('request', (_req, res) => { res.setHeader('retry-after', CLOSING_RETRY_AFTER_S) })
+  })
 
   await app.register(configPlugin, { config })
   await app.register(metricsPlugin)

@@ -1,5 +1,7 @@
 // Operations: Prometheus metrics, OpenAPI, readiness, load shedding, log redaction, token script.
 import { spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import net from 'node:net'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import t from 'tap'
@@ -216,6 +218,33 @@ t.test('load shedding answers 503 with Retry-After before the process falls over
   clearInterval(lag)
   t.equal(lagging.statusCode, 503, 'a lagging event loop sheds load')
   t.ok(await eventually(async () => (await loop.inject('/logos')).statusCode === 200, 10_000, 100), 'and recovers when the lag is gone')
+})
+
+t.test('a request that arrives while the server closes: 503 with Retry-After, after the one in flight finishes', async (t) => {
+  const { app, port } = await listen(t)
+  const admin = (await token('root', 'admin'))
+  const body = JSON.stringify({ title: 'In flight', imageUrl: 'https://x.test/f.png' })
+  const socket = net.connect(port, '127.0.0.1')
+  await once(socket, 'connect')
+  let received = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (chunk: string) => { received += chunk })
+  const ended = once(socket, 'close')
+  // A request in flight (its body half sent) keeps this keep-alive connection busy through the close.
+  socket.write(`POST /logos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${admin}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`)
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const closing = app.close()
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  // The rest of the body, and on the same connection a second request: it arrives during the close.
+  socket.write(`${body.slice(10)}GET /logos HTTP/1.1\r\nHost: x\r\n\r\n`)
+  await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 5000))])
+  socket.destroy()
+  await closing
+  const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))
+  t.same(statuses, [201, 503], 'the request in flight finished; the one that came during the close got 503')
+  const second = received.slice(received.lastIndexOf('HTTP/1.1 '))
+  t.match(second, /^retry-after: 1\r$/im, 'with Retry-After')
+  t.match(second, /^connection: close\r$/im, 'and the connection closes')
 })
 
 t.test('tokens never reach the logs', async (t) => {
