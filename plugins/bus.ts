@@ -42,7 +42,7 @@ export default fp(async function busPlugin (fastify) {
       // SUBSCRIBE takes a connection of its own. It queues commands while Redis is away and the
       // receiver resubscribes itself after a reconnect (so the bus knows when to tell subscribers
       // to resync). Behind Sentinel the duplicate asks the sentinels for the primary, like the original.
-      const subscriber = redis.duplicate({ lazyConnect: true, autoResubscribe: false, enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName })
+      const subscriber = redis.duplicate({ lazyConnect: true, autoResubscribe: false, enableOfflineQueue: true, maxRetriesPerRequest: null, enableAutoPipelining: false, connectionName })
       fastify.addHook('onClose', () => closeRedis(subscriber))
       receiver = subscriberReceiver(subscriber, channel)
     }

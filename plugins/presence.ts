@@ -33,7 +33,7 @@ export default fp(async function presencePlugin (fastify) {
     if (isCluster(redis)) {
       receiver = (channel) => shardedReceiver(redis, channel, { connectionName })
     } else {
-      const subscriber = redis.duplicate({ lazyConnect: true, autoResubscribe: false, enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName })
+      const subscriber = redis.duplicate({ lazyConnect: true, autoResubscribe: false, enableOfflineQueue: true, maxRetriesPerRequest: null, enableAutoPipelining: false, connectionName })
       fastify.addHook('onClose', () => closeRedis(subscriber))
       receiver = (channel) => subscriberReceiver(subscriber, channel)
     }

@@ -53,8 +53,10 @@ export async function openPgListener (opts: PgListenerOptions): Promise<PgListen
   let listener: pg.Client | null = null
   let reconnecting = false
 
-  const onNotification = (msg: pg.Notification) => {
-    if (closed || !channels.has(msg.channel) || msg.payload === undefined) return
+  const onNotification = (client: pg.Client, msg: pg.Notification) => {
+    // Only the connection that listens now: one given up on (a frozen peer that thawed) may
+    // still hand over what it had buffered, older than the gap's catch-up read.
+    if (closed || client !== listener || !channels.has(msg.channel) || msg.payload === undefined) return
     opts.onNotification(msg.channel, msg.payload)
   }
 
@@ -65,13 +67,17 @@ export async function openPgListener (opts: PgListenerOptions): Promise<PgListen
       connectionTimeoutMillis: timeoutMs,
       application_name: opts.applicationName.slice(0, 63)
     })
-    client.on('notification', onNotification)
+    client.on('notification', (msg) => onNotification(client, msg))
     client.on('error', (err) => lost(client, err))
     client.on('end', () => lost(client))
     try {
-      await client.connect()
-      for (const channel of channels) await client.query(`LISTEN ${quoteIdent(channel)}`)
-      return client
+      // Every attempt is bounded, not only the first: a server that freezes after accepting the
+      // connection would otherwise hold a reconnect (and the bus or presence) for good.
+      return await withTimeout((async () => {
+        await client.connect()
+        for (const channel of channels) await client.query(`LISTEN ${quoteIdent(channel)}`)
+        return client
+      })(), timeoutMs, `${name} LISTEN on ${[...channels].join(', ')}`)
     } catch (err) {
       client.end().catch(() => {})
       throw err

@@ -125,6 +125,20 @@ t.test('with Redis away each replica holds the limit on its own and no request f
   t.equal(Number(await redis.get(`${prefix}back`)), 1)
 })
 
+t.test('with Redis up but refusing leases (out of memory), the limit holds per replica: no request goes through unpaid', async (t) => {
+  const server = await privateRedis(t)
+  const redis = client(t, server.url)
+  await ready(redis)
+  const a = replica(t, redis, redisPrefix())
+  await redis.config('SET', 'maxmemory-policy', 'noeviction')
+  await redis.config('SET', 'maxmemory', '1')
+  t.teardown(() => redis.config('SET', 'maxmemory', '0').catch(() => {}))
+  t.equal(redis.status, 'ready', 'the connection is up')
+  const counts: number[] = []
+  for (let i = 0; i < 6; i++) counts.push(await a.hit('oom', 3))
+  t.same(counts, [1, 2, 3, 4, 5, 6], 'counted here, one by one: the 4th to 6th are over the limit')
+})
+
 t.test('in the app: a cached GET costs no Redis command for its rate limit; the vote limit holds across replicas', async (t) => {
   const server = await privateRedis(t)
   const env = await scaledEnv(t, { REDIS_URL: server.url, RATE_LIMIT_MAX: '1000', VOTE_RATE_LIMIT: '3' })

@@ -17,7 +17,7 @@ interface Peer {
 }
 
 function setup (t: Test, heartbeatMs: number) {
-  const clock = FakeTimers.install({ toFake: ['setInterval', 'clearInterval', 'Date'] })
+  const clock = FakeTimers.install({ toFake: ['setInterval', 'clearInterval', 'performance'] })
   const connections = new Set<SyncConnection>()
   const peers: Peer[] = []
   const liveness = new Liveness(connections, heartbeatMs)

@@ -3,6 +3,7 @@
 import v8 from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import t from 'tap'
+import WebSocket from 'ws'
 import type { Logo } from '../src/domain.js'
 import { listen, token } from './helper.js'
 import { SyncClient } from './sync-client.js'
@@ -19,6 +20,30 @@ t.test('heartbeats drop a peer that stops answering pings, and only that one', a
   await sleep(400)
   await alive.barrier()
   t.ok(alive.isOpen, 'a peer that answers stays')
+})
+
+t.test('a peer that leaves while its handshake token is verified leaves no subscription behind', async (t) => {
+  const { app, ws } = await listen(t)
+  // Verification held open until the peer has gone: the frames it sent wait for it.
+  let release!: () => void
+  const held = new Promise<void>((resolve) => { release = resolve })
+  const verify = app.verifyToken
+  app.verifyToken = async (jwt: string) => { await held; return await verify(jwt) }
+  t.teardown(() => { app.verifyToken = verify })
+  const jwt = await token('gone-early')
+  const socket = new WebSocket(`${ws}?token=${jwt}`)
+  await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
+  for (const channel of ['logos', 'presence.logos', 'users.gone-early.votes']) socket.send(JSON.stringify({ op: 'subscribe', channel }))
+  await new Promise((resolve) => setTimeout(resolve, 50)) // the frames are in, waiting
+  socket.terminate()
+  const until = Date.now() + 5000
+  while (app.syncStats.connections > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal(app.syncStats.connections, 0, 'the hub saw it go')
+  release()
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.equal(app.syncStats.subscriptions, 0, 'no subscription was made for it afterwards')
+  t.equal(app.syncStats.channels, 0, 'no channel kept')
+  t.equal(app.syncHub.presence.total, 0, 'not counted as present')
 })
 
 t.test('shutdown closes every client with 1001 before the app is closed', async (t) => {

@@ -112,6 +112,7 @@ export function shardedReceiver (cluster: Cluster, channel: string, opts: { conn
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
       autoResubscribe: false,
+      enableAutoPipelining: false, // a subscriber: nothing to pipeline
       ...(opts.connectionName ? { connectionName: opts.connectionName } : {})
     })
     conn = c

@@ -129,7 +129,8 @@ export function createSharedLimiter (opts: SharedLimitOptions): SharedLimiter {
   function lease (key: string, e: Entry, max: number, windowMs: number): void {
     const wanted = Math.max(Math.ceil(max * LEASE_SHARE), e.waiting!.length + e.owed, 1)
     stats.leases++
-    leaseCommand(key, wanted, max, windowMs).then(([granted, leased, ttl]) => {
+    // Inside a promise: a command that throws at once (a Cluster slot with no owner) fails like one that rejects.
+    Promise.resolve().then(() => leaseCommand(key, wanted, max, windowMs)).then(([granted, leased, ttl]) => {
       // What was let through ahead is paid first; what the grant cannot pay was over the limit
       // (at most the one request per replica and window).
       const paid = Math.min(e.owed, granted)
@@ -173,8 +174,10 @@ export function createSharedLimiter (opts: SharedLimitOptions): SharedLimiter {
       const e = entry(key, timeWindow, Date.now())
       if (e.waiting !== null) { e.waiting.push({ callback, max }); return }
       if (answer(e, max, callback)) return
-      if (e.leased === 0 && e.owed === 0) {
+      if (e.leased === 0 && e.owed === 0 && e.alone === 0 && !failing) {
         // The key's first request here in this window: through now, paid from the lease below.
+        // Not while leases fail (Redis connected but refusing, e.g. OOM): then requests are
+        // counted here alone, as when Redis is away.
         e.owed = 1
         e.waiting = []
         stats.local++

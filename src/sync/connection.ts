@@ -41,7 +41,7 @@ export class SyncConnection {
   private subsByName: Map<string, Subscription> | null = null
   /** Cleared on every server ping, set by the pong (or any frame). */
   alive = true
-  /** When the last server ping went out (Date.now(); 0: never). */
+  /** When the last server ping went out (performance.now(): a wall-clock step must not matter; 0: never). */
   pingedAt = 0
   closing = false
   /** The code this side closed with (reported instead of the peer's echo). */

@@ -180,6 +180,9 @@ export class SyncHub {
 
   private disconnected (conn: SyncConnection, code: number): void {
     if (!this.connections.delete(conn)) return
+    // Frames that waited for the handshake token's verification check this after their wait:
+    // one for a peer that has gone must not subscribe (it would stay in the registry for good).
+    conn.closing = true
     conn.dispose()
     this.subscriptions.leaveAll(conn)
     this.liveness.forget(conn)

@@ -51,7 +51,7 @@ export class Liveness {
     }
     const round = this.round
     if (round === null) return
-    const now = Date.now()
+    const now = performance.now()
     for (let i = 0; i < round.perTick; i++) {
       const next = round.rest.next()
       if (next.done === true) { this.round = null; return }
