@@ -32,6 +32,7 @@ function setup (t: Test, conflateMs = WINDOW) {
     has: (channel) => subscribed.has(channel),
     broadcast: (channel, type, version, data, o) => { sent.push({ channel, type, version, data, ...(o?.key ? { key: o.key } : {}) }) },
     refreshUserVotes: (sub) => { refreshed.push(sub) },
+    refreshUserVotesHolding: (logoId) => { refreshed.push(`holding ${logoId}`) },
     async getLogo (id) {
       reads.push(id)
       const row = stored.get(id) ?? null // what the store holds when the read starts
@@ -219,7 +220,7 @@ t.test('a deletion drops the logo\'s pending votes, and later votes for it stay 
   take()
   publish({ kind: 'logo.deleted', logoId: 'a', version: 3 })
   t.same(take().map((s) => [s.channel, s.type, s.version]), [['logos.a', 'deleted', 3], ['logos.a.votes', 'deleted', 3], ['logos', 'deleted', 3]])
-  t.same(refreshed, ['u1', undefined], 'the voter\'s list, then every local user\'s (the delete removed their votes)')
+  t.same(refreshed, ['u1', 'holding a'], 'the voter\'s list, then the local users\' that may hold the deleted logo (the delete removed their votes)')
   publish(vote('a', 3, 0))
   await clock.tickAsync(WINDOW)
   t.same(take(), [], 'neither the vote of the window nor a late one goes out')

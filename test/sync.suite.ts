@@ -319,6 +319,29 @@ export function syncSuite (t: Test, cluster: () => SyncCluster): void {
     t.equal(client.on(`logos.${logo._id}.votes`, 'updated').length, 0, 'no change after unsubscribing')
   })
 
+  t.test('deleting a logo updates the votes of the users who voted for it, on every replica, and only theirs', async (t) => {
+    const c = cluster()
+    const [doomed, kept] = [await createLogo(c, 'Doomed'), await createLogo(c, 'Kept')]
+    await vote(c.writer, doomed._id, 'fay')
+    await vote(c.writer, kept._id, 'fay')
+    await vote(c.writer, kept._id, 'gus')
+    const watchers = await Promise.all(c.endpoints.map(async (e) => {
+      const client = await SyncClient.connect(t, e.ws, { token: await admin() })
+      await client.subscribe('users.fay.votes')
+      await client.subscribe('users.gus.votes')
+      return client
+    }))
+    for (const w of watchers) t.same([...(w.state.value('users.fay.votes') as string[])].sort(), [doomed._id, kept._id].sort(), 'fay voted for both')
+    const res = await rest(c.writer, 'DELETE', `/logos/${doomed._id}`, await admin())
+    t.equal(res.status, 204)
+    for (const w of watchers) {
+      await w.until(() => (w.state.value('users.fay.votes') as string[]).length === 1, 5000, 'fay\'s votes without the deleted logo')
+      t.same(w.state.value('users.fay.votes'), [kept._id], 'fay\'s list lost the deleted logo')
+      await w.barrier()
+      t.equal(w.on('users.gus.votes', 'updated').length, 0, 'gus, who never voted for it, was sent nothing')
+    }
+  })
+
   t.test('presence.logos: every subscribed connection on every replica counts once; leaving takes it out; totals are conflated', async (t) => {
     const c = cluster()
     const at = (i: number) => c.endpoints[i % c.endpoints.length]

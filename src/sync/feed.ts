@@ -14,6 +14,8 @@ export interface FeedTarget {
   broadcast (channel: string, type: ChangeType, version: number | null, data: unknown, opts?: BroadcastOptions): void
   /** Re-read `users.<sub>.votes` (every local one when sub is omitted) and push it. */
   refreshUserVotes (sub?: string): void
+  /** Re-read the local `users.<sub>.votes` that may hold a logo (it was deleted) and push them. */
+  refreshUserVotesHolding (logoId: string): void
   getLogo (id: string): Promise<Logo | null>
   warn (obj: object, msg: string): void
 }
@@ -72,8 +74,8 @@ export class ChangeFeed {
     t.broadcast(channelForLogo(id), 'deleted', version, data, { publishedAt })
     t.broadcast(channelForLogoVotes(id), 'deleted', version, data, { publishedAt })
     t.broadcast(LIST_CHANNEL, 'deleted', version, data, { key: listItemKey(LIST_CHANNEL, id), itemId: id, publishedAt })
-    // Deleting a logo deletes its votes: every local user-votes channel may have changed.
-    t.refreshUserVotes()
+    // Deleting a logo deletes its votes: the local user-votes channels that held it changed.
+    t.refreshUserVotesHolding(id)
   }
 
   private markVotes (id: string, publishedAt: number): void {

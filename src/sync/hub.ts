@@ -81,6 +81,7 @@ export class SyncHub {
       has: (channel) => subs.has(channel),
       broadcast: (channel, type, version, data, o) => subs.broadcast(channel, type, version, data, o),
       refreshUserVotes: (sub) => subs.refreshUserVotes(sub),
+      refreshUserVotesHolding: (logoId) => subs.refreshUserVotesHolding(logoId),
       getLogo: (id) => reads.getLogo(id),
       warn
     }, opts.limits.conflateMs)

@@ -194,6 +194,11 @@ export class Subscriptions {
     this.whole.refreshUserVotes(sub)
   }
 
+  /** Re-reads the `users.<sub>.votes` that may hold a deleted logo (whole-channel.ts). */
+  refreshUserVotesHolding (logoId: string): void {
+    this.whole.refreshUserVotesHolding(logoId)
+  }
+
   /**
    * After a bus gap: re-reads every channel with local subscribers and pushes it where it moved
    * (versioned channels only reach clients holding an older version; whole channels go whole).
