@@ -6,7 +6,7 @@
 // replica's migration, run under no timeout at all.
 import pg from 'pg'
 import t from 'tap'
-import { createPostgresStore, MIGRATION_LOCK, serverTimeouts, storeErrorOf } from '../src/store/postgres.js'
+import { createPostgresStore, MIGRATION_LOCK, serverTimeouts, sessionConfig, storeErrorOf } from '../src/store/postgres.js'
 import { StoreUnavailableError, type Store } from '../src/store/types.js'
 import { PG_URL, pgSchema, uniqueName, type TestLike } from './helper.js'
 
@@ -58,6 +58,32 @@ t.test('a write stuck behind a row lock: the server gives it up (lock_timeout), 
 
   await holder.query('ROLLBACK')
   t.match(await store.castVote(logo._id, 'alice'), { changed: true, totalVotes: 1 }, 'the lock released, the vote goes through on the same pool')
+})
+
+t.test('a replica gone silent in the middle of a transaction: the server ends its session and the lock it held is free again', async (t) => {
+  const schema = await pgSchema(t)
+  const queryTimeoutMs = 1500
+  const store = opened(t, await createPostgresStore({ connectionString: PG_URL, schema, queryTimeoutMs }))
+  const logo = await store.createLogo({ title: 'Held by a silent replica', imageUrl: 'https://x.test/s.png' })
+  // A session like every pooled one of the store (another replica's), stopped mid-batch: it holds
+  // the hot logo's row lock and sends nothing more (a frozen process, a cut network).
+  const silent = new pg.Client(sessionConfig({ connectionString: PG_URL, schema, connectTimeoutMs: 5000, queryTimeoutMs }))
+  // The first error is the server's FATAL; the connection's end follows it as another one.
+  const ended = new Promise<Error>((resolve) => silent.on('error', resolve))
+  await silent.connect()
+  t.teardown(() => silent.end().catch(() => {}))
+  await silent.query('BEGIN')
+  await silent.query('SELECT id FROM logos WHERE id = $1 FOR UPDATE', [logo._id])
+  const started = Date.now()
+  let outcome: unknown
+  for (;;) {
+    outcome = await store.castVote(logo._id, 'alice').catch((e: unknown) => e)
+    if (!(outcome instanceof StoreUnavailableError) || Date.now() - started > 10_000) break
+  }
+  t.match(outcome, { changed: true, totalVotes: 1 }, 'the vote goes through once the silent session is gone')
+  t.ok(Date.now() - started < 3 * queryTimeoutMs + 1000, `within about the idle timeout (${Date.now() - started} ms)`)
+  t.match(await ended, { code: '25P03' }, 'the server ended the idle session (idle_in_transaction_session_timeout)')
+  t.ok(storeErrorOf(await ended) instanceof StoreUnavailableError, 'which the store reads as unavailable (the connection is gone)')
 })
 
 t.test('a read-only server (a failover in progress): writes 503, and once it takes writes again so does the store', async (t) => {

@@ -83,8 +83,11 @@ export interface PostgresStoreOptions {
   queryTimeoutMs?: number
 }
 
-/** SQLSTATE classes and codes that mean "the server is not there", not "the query was wrong". */
-const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300'])
+/**
+ * SQLSTATE classes and codes that mean "the server is not there", not "the query was wrong"
+ * (25P03: the server ended this session, which sat idle in a transaction too long).
+ */
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '25P03'])
 /**
  * SQLSTATEs of a server that is there but would not do it now: the statement ran past
  * statement_timeout (57014, query_canceled) or waited on a lock past lock_timeout (55P03,
@@ -144,6 +147,30 @@ export function serverTimeouts (queryTimeoutMs: number): { statementTimeoutMs: n
 }
 
 /**
+ * The settings of every pooled session (exported for the tests, which open one alike). A
+ * transaction left idle for as long as a query may take is ended by the server
+ * (`idle_in_transaction_session_timeout`, 25P03): a replica frozen or cut off in the middle of a
+ * vote batch would otherwise hold the hot logo's row lock until TCP keepalive noticed (hours by
+ * default), and every other replica's votes on that logo would fail on lock_timeout meanwhile.
+ */
+export function sessionConfig (opts: { connectionString: string, schema: string, connectTimeoutMs: number, queryTimeoutMs: number }): pg.ClientConfig {
+  const { statementTimeoutMs, lockTimeoutMs } = serverTimeouts(opts.queryTimeoutMs)
+  return {
+    connectionString: opts.connectionString,
+    options: `-c search_path=${opts.schema}`,
+    connectionTimeoutMillis: opts.connectTimeoutMs,
+    // Bounds every query (a frozen server or a cut network never answers): the caller gets an
+    // error instead of hanging; the connection is then dropped (see session), never reused.
+    query_timeout: opts.queryTimeoutMs,
+    // And the server gives up too, first (serverTimeouts): 57014 or 55P03, a 503, the connection kept.
+    statement_timeout: statementTimeoutMs,
+    lock_timeout: lockTimeoutMs,
+    idle_in_transaction_session_timeout: opts.queryTimeoutMs,
+    keepAlive: true
+  }
+}
+
+/**
  * Migrations, on a connection of their own with no timeout at all (statement, lock or client
  * side): a replica waits for another one's migration (the advisory lock) as long as that takes,
  * and a long migration is not cut off. Only the connection itself is bounded.
@@ -183,20 +210,7 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
   const queryTimeoutMs = opts.queryTimeoutMs ?? 10_000
   await migrate({ connectionString: opts.connectionString, schema, connectTimeoutMs })
 
-  const { statementTimeoutMs, lockTimeoutMs } = serverTimeouts(queryTimeoutMs)
-  const pool = new pg.Pool({
-    connectionString: opts.connectionString,
-    max: opts.max ?? 10,
-    options: `-c search_path=${schema}`,
-    connectionTimeoutMillis: connectTimeoutMs,
-    // Bounds every query (a frozen server or a cut network never answers): the caller gets an
-    // error instead of hanging; the connection is then dropped (see session), never reused.
-    query_timeout: queryTimeoutMs,
-    // And the server gives up too, first (serverTimeouts): 57014 or 55P03, a 503, the connection kept.
-    statement_timeout: statementTimeoutMs,
-    lock_timeout: lockTimeoutMs,
-    keepAlive: true
-  })
+  const pool = new pg.Pool({ ...sessionConfig({ connectionString: opts.connectionString, schema, connectTimeoutMs, queryTimeoutMs }), max: opts.max ?? 10 })
   // An idle client that loses its server must not crash the process; the pool replaces it.
   pool.on('error', () => {})
 
