@@ -64,8 +64,13 @@ export async function buildApp (config: Config, opts: BuildOptions = {}): Promis
   // other 503 here carries Retry-After, so this one does too: from the moment the close begins,
   // each new request's raw response has the header before Fastify writes it. 1 s, as for a
   // refused /sync upgrade while draining: this replica is going, another one can answer now.
+  // And a keep-alive connection whose request was in flight when the close began is not kept
+  // open after its answer: Node closes only the connections idle at that moment, and would keep
+  // this one for keepAliveTimeout (5 s), holding the close (and the stores' and Redis's turn to
+  // close) for as long.
   app.addHook('preClose', async () => {
     app.server.prependListener('request', (_req, res) => { res.setHeader('retry-after', CLOSING_RETRY_AFTER_S) })
+    app.server.keepAliveTimeout = 1
   })
 
   await app.register(configPlugin, { config })

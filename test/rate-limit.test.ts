@@ -4,7 +4,7 @@
 // stand for two replicas.
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { createSharedLimiter, LEASE_SHARE, type SharedLimiter } from '../src/rate-limit/shared-store.js'
+import { createSharedLimiter, LEASE_SHARE, LEASE_TIMEOUT_MS, type SharedLimiter } from '../src/rate-limit/shared-store.js'
 import { REDIS_URL, bearer, build, privateRedis, redisPrefix, scaledEnv, token, type TestLike } from './helper.js'
 
 const WINDOW = 60_000
@@ -123,6 +123,21 @@ t.test('with Redis away each replica holds the limit on its own and no request f
   await ready(redis)
   t.equal(await a.hit('back', 10), 1, 'leases again once Redis answers')
   t.equal(Number(await redis.get(`${prefix}back`)), 1)
+})
+
+t.test('with Redis frozen (connected, never answering), a request waiting for a lease is answered within the lease timeout, counted here', async (t) => {
+  const server = await privateRedis(t)
+  const redis = client(t, server.url)
+  await ready(redis)
+  const a = replica(t, redis, redisPrefix())
+  for (let i = 0; i < 10; i++) await a.hit('frozen', 100) // the first lease (10) spent
+  await server.freeze()
+  t.teardown(() => server.thaw())
+  t.equal(redis.status, 'ready', 'the connection still looks fine')
+  const started = Date.now()
+  const answered = await Promise.race([a.hit('frozen', 100), new Promise<string>((resolve) => setTimeout(resolve, 5000, 'still waiting after 5 s'))])
+  t.equal(answered, 1, 'counted by this replica alone')
+  t.ok(Date.now() - started < LEASE_TIMEOUT_MS + 1000, `answered after about the lease timeout (${Date.now() - started} ms)`)
 })
 
 t.test('with Redis up but refusing leases (out of memory), the limit holds per replica: no request goes through unpaid', async (t) => {

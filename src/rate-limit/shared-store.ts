@@ -23,9 +23,16 @@
 // a request is never failed for it.
 import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import type { RedisClient } from '../redis-client.js'
+import { withTimeout } from '../timeout.js'
 
 /** A lease is this share of a key's limit (at least one request). */
 export const LEASE_SHARE = 0.1
+/**
+ * How long a lease may take. A Redis that holds the connection but does not answer (frozen, a
+ * partition with no reset) would otherwise hold every request waiting for a lease, for good: past
+ * this the lease counts as failed and requests are counted by this replica alone.
+ */
+export const LEASE_TIMEOUT_MS = 250
 
 /** KEYS[1]: requests leased in the window. ARGV: wanted, max, window ms. Returns { granted, leased, ttl }. */
 const LEASE_LUA = `
@@ -129,8 +136,10 @@ export function createSharedLimiter (opts: SharedLimitOptions): SharedLimiter {
   function lease (key: string, e: Entry, max: number, windowMs: number): void {
     const wanted = Math.max(Math.ceil(max * LEASE_SHARE), e.waiting!.length + e.owed, 1)
     stats.leases++
-    // Inside a promise: a command that throws at once (a Cluster slot with no owner) fails like one that rejects.
-    Promise.resolve().then(() => leaseCommand(key, wanted, max, windowMs)).then(([granted, leased, ttl]) => {
+    // Inside a promise: a command that throws at once (a Cluster slot with no owner) fails like
+    // one that rejects. Bounded: an answer that comes later is ignored (the tokens it granted are
+    // lost to this window, which only makes the limit stricter).
+    withTimeout(Promise.resolve().then(() => leaseCommand(key, wanted, max, windowMs)), LEASE_TIMEOUT_MS, 'rate-limit lease').then(([granted, leased, ttl]) => {
       // What was let through ahead is paid first; what the grant cannot pay was over the limit
       // (at most the one request per replica and window).
       const paid = Math.min(e.owed, granted)
