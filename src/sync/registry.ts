@@ -18,6 +18,16 @@ export class ChannelRegistry {
     return this.channels.get(channel)
   }
 
+  /**
+   * The parsed channel of a channel with local subscribers (null without): a new subscriber
+   * shares it, and its name, with those already there instead of holding its own copies (at
+   * 10,000 connections with 8 subscriptions each, that is most of the channel objects).
+   */
+  channelOf (channel: string): Subscription['channel'] | null {
+    const first = this.channels.get(channel)?.values().next()
+    return first && first.done !== true ? first.value.channel : null
+  }
+
   /** Channels with at least one local subscriber. */
   names (): IterableIterator<string> {
     return this.channels.keys()

@@ -93,8 +93,10 @@ export class Subscriptions {
    * client's `since` is current), then the changes that arrived while the state was being read.
    */
   async subscribe (conn: SyncConnection, frame: SubscribeFrame): Promise<void> {
-    const { channel: name, id } = frame
-    const channel = parseChannel(name)
+    const { id } = frame
+    // Shared with the channel's other subscribers when it has some (registry.channelOf).
+    const channel = this.registry.channelOf(frame.channel) ?? parseChannel(frame.channel)
+    const name = channel?.name ?? frame.channel
     if (!channel) {
       conn.error(ErrorCode.unknownChannel, `no channel named ${name}`, id, name)
       return
