@@ -67,7 +67,15 @@ export class SyncConnection {
     private readonly stats: SyncStats,
     /** Called when the connection starts holding changes back (the hub then drains it). */
     private readonly onBehind: (conn: SyncConnection) => void
-  ) {}
+  ) {
+    // Without permessage-deflate (plugins/sync.ts turns it off; fixed at the handshake) ws's
+    // Sender writes frames to the socket as they come, so a finished frame can be written in order
+    // with everything else. Read once: ws's `extensions` getter builds a string at every call.
+    this.frameSender = socket.extensions === '' ? (socket as unknown as { _sender?: FrameSender })._sender : undefined
+  }
+
+  /** ws's Sender, when a broadcast's finished frame can be written to it as it is (see the constructor). */
+  private readonly frameSender: FrameSender | undefined
 
   /** By channel name; managed by Subscriptions (subscriptions.ts). */
   get subs (): Map<string, Subscription> {
@@ -98,10 +106,7 @@ export class SyncConnection {
   /** Writes a frame; a broadcast (`b`) goes out as its shared, already built WebSocket frame. */
   private write (bytes: Buffer, type: string, b?: Broadcast): void {
     if (!this.isOpen) return
-    const sender = b === undefined ? undefined : (this.socket as unknown as { _sender?: FrameSender })._sender
-    // Without permessage-deflate (plugins/sync.ts turns it off) ws's Sender writes frames to the
-    // socket as they come, so a finished frame can be written in order with everything else.
-    if (sender !== undefined && this.socket.extensions === '') sender.sendFrame(wsFrameOf(b!))
+    if (b !== undefined && this.frameSender !== undefined) this.frameSender.sendFrame(wsFrameOf(b))
     else this.socket.send(bytes, TEXT)
     this.stats.frameOut(type, bytes.length)
     // Replies (subscribed, pong, errors) go straight out: they too can put a socket that is not
