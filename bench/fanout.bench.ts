@@ -13,7 +13,7 @@
 import { io as socketIoClient } from 'socket.io-client'
 import { WebSocket } from 'ws'
 import type { BenchOptions, BenchReport, ScenarioRow } from './lib.js'
-import { alternate, median, row, sleep } from './lib.js'
+import { alternate, median, roundsOf, row, sleep } from './lib.js'
 import { cleanUp, atRate, createLogos, imageUrlFor, oursEnv, Publisher, scaledSpace, Shards, startTarget, type Target, type TargetServer } from './realtime/common.js'
 
 export const title = 'Fan-out to N subscribers: ours vs bare `ws` vs Socket.IO 4 + Redis adapter'
@@ -80,7 +80,7 @@ export default async function fanout (opts: BenchOptions): Promise<BenchReport> 
           await sh.end(null, 0, 300)
         }
       }
-      const rounds = await alternate(opts.rounds, TARGETS, async (target): Promise<Run> => {
+      const rounds = await alternate(roundsOf(opts), TARGETS, async (target): Promise<Run> => {
         const server = servers.get(target)!
         // Publish path: nobody subscribed here.
         await sh.begin()

@@ -392,3 +392,10 @@ export function machineStart (quick: boolean): () => MachineInfo {
     pinning: pinning.enabled ? pinning.reason : `not pinned: ${pinning.reason}`
   })
 }
+
+/**
+ * Rounds for a scenario whose per-round figure scatters widely on a small shared machine (fan-out
+ * CPU per delivery, vote-to-frame p99: ±10–15 % between rounds of one run): at least 5 in a full
+ * run, so the median is steadier; quick mode keeps its own.
+ */
+export const roundsOf = (opts: BenchOptions): number => opts.quick ? opts.rounds : Math.max(opts.rounds, 5)

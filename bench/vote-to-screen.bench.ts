@@ -9,7 +9,7 @@
 // one conflation window on B by design; the 10 ms are for everything else (HTTP, the vote's
 // transaction, the Redis hop, the frame). Rates alternate between rounds.
 import type { BenchOptions, BenchReport, ScenarioRow } from './lib.js'
-import { alternate, median, percentile, row, startLoadChild } from './lib.js'
+import { alternate, median, percentile, roundsOf, row, startLoadChild } from './lib.js'
 import { cleanUp, createLogos, oursEnv, scaledSpace, startTarget, type TargetServer } from './realtime/common.js'
 import type { VoteResult, VoteRun } from './realtime/voter.js'
 
@@ -42,7 +42,7 @@ export default async function voteToScreen (opts: BenchOptions): Promise<BenchRe
       return { out: res.output, share: res.cpuShare }
     }
     if (opts.warmupS > 0) await once(rates[rates.length - 1], opts.warmupS)
-    rounds = await alternate(opts.rounds, keys, async (key) => await once(Number(key), seconds))
+    rounds = await alternate(roundsOf(opts), keys, async (key) => await once(Number(key), seconds))
   } finally {
     await cleanUp([() => voter?.stop(), ...replicas.map((r) => () => r.stop()), () => space.drop()])
   }
