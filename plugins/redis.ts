@@ -2,11 +2,8 @@ import fastifyRedis from '@fastify/redis'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { redisConfigured } from '../src/config.js'
-import { createRedisClient, isCluster, type RedisClient } from '../src/redis-client.js'
+import { createRedisClient, GOODBYE_TIMEOUT_MS, isCluster, type RedisClient } from '../src/redis-client.js'
 import { settleWithin } from '../src/timeout.js'
-
-/** How long a polite QUIT may take at shutdown before the connection is simply dropped. */
-const QUIT_TIMEOUT_MS = 1000
 
 /**
  * Closes a Redis client (one node, Sentinel-managed or Cluster) whatever state Redis is in: QUIT
@@ -18,7 +15,7 @@ const QUIT_TIMEOUT_MS = 1000
 export async function closeRedis (client: RedisClient): Promise<void> {
   try {
     // Inside a promise: a QUIT that throws at once (rather than rejecting) is bounded alike.
-    if (client.status === 'ready') await settleWithin(Promise.resolve().then(() => client.quit()), QUIT_TIMEOUT_MS)
+    if (client.status === 'ready') await settleWithin(Promise.resolve().then(() => client.quit()), GOODBYE_TIMEOUT_MS)
   } finally {
     client.disconnect()
   }

@@ -7,6 +7,15 @@ import type { RedisTopology } from './config.js'
 
 export type RedisClient = Redis | Cluster
 
+/**
+ * How long a goodbye to Redis may take at shutdown (UNSUBSCRIBE, QUIT) before the connection is
+ * simply dropped: a live Redis answers in a millisecond, and Redis cleans up after a dropped
+ * connection anyway. Short, because a frozen Redis makes each of a replica's five connections
+ * (shared client, bus and presence, each with a subscriber) wait it out in turn (it was 1 s: 5 s
+ * of the shutdown's grace period).
+ */
+export const GOODBYE_TIMEOUT_MS = 250
+
 export const isCluster = (client: RedisClient): client is Cluster => client instanceof Cluster
 
 export interface RedisClientOptions {

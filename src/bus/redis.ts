@@ -1,7 +1,7 @@
 // Redis pub/sub adapter of the Bus port (scaled mode). Publishing uses the shared command
 // client; receiving goes through a ChannelReceiver (SUBSCRIBE on a connection of its own, or
 // SSUBSCRIBE on the shard that owns the channel in a Cluster). Both are handed in by the caller.
-import type { RedisClient } from '../redis-client.js'
+import { GOODBYE_TIMEOUT_MS, type RedisClient } from '../redis-client.js'
 import type { ChannelReceiver } from './redis-channels.js'
 import { withTimeout } from '../timeout.js'
 import type { Bus, BusEvent, BusLog, BusMessage } from './types.js'
@@ -166,7 +166,7 @@ export async function connectRedisBus (opts: RedisBusOptions): Promise<Bus> {
       handlers.clear()
       resyncHandlers.clear()
       publisher.off('ready', sendResyncNotice)
-      await receiver.close(publishTimeoutMs)
+      await receiver.close(GOODBYE_TIMEOUT_MS)
     }
   }
 }

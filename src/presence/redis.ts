@@ -5,7 +5,7 @@
 // receiver gets in the order the scripts ran. On a Cluster the keys and the channel share one
 // hash tag, so the script runs on one primary and publishes there (sharded pub/sub).
 import type { ChannelReceiver } from '../bus/redis-channels.js'
-import type { RedisClient } from '../redis-client.js'
+import { GOODBYE_TIMEOUT_MS, type RedisClient } from '../redis-client.js'
 import { withTimeout } from '../timeout.js'
 import type { PresenceBackend, PresenceView } from './types.js'
 
@@ -109,7 +109,7 @@ export async function connectRedisPresence (opts: RedisPresenceOptions): Promise
   try {
     await withTimeout(ready, opts.connectTimeoutMs ?? 10_000, `presence subscription to ${channel}`)
   } catch (err) {
-    await receiver.close(1000)
+    await receiver.close(GOODBYE_TIMEOUT_MS)
     throw err
   }
 
@@ -130,7 +130,7 @@ export async function connectRedisPresence (opts: RedisPresenceOptions): Promise
     async close () {
       handlers.clear()
       gapHandlers.clear()
-      await receiver.close(1000)
+      await receiver.close(GOODBYE_TIMEOUT_MS)
     }
   }
 }
