@@ -129,13 +129,12 @@ export async function openPgListener (opts: PgListenerOptions): Promise<PgListen
   }, opts.checkEveryMs ?? 10_000)
   check.unref()
 
-  const opening = connect()
   try {
-    listener = await withTimeout(opening, timeoutMs, `${name} LISTEN on ${[...channels].join(', ')}`)
+    // Bounded by connect() itself, which also ends a connection that comes up too late.
+    listener = await connect()
   } catch (err) {
     closed = true
     clearInterval(check)
-    opening.then((client) => client.end(), () => {}).catch(() => {})
     throw err
   }
 
