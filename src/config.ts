@@ -27,7 +27,7 @@ export const EnvSchema = Type.Object({
   DATABASE_SCHEMA: Type.String({ default: 'public', pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
   DATABASE_POOL_MAX: Int(10, 1, 1000),
   DATABASE_CONNECT_TIMEOUT_MS: Int(5000, 100, 600_000, 'how long a request may wait for a PostgreSQL connection (a free one of DATABASE_POOL_MAX, or a new one) before it is answered 503'),
-  DATABASE_QUERY_TIMEOUT_MS: Int(10_000, 100, 600_000, 'a PostgreSQL query with no answer after this long (a frozen or unreachable server) fails with 503; its connection is dropped. The server cancels a statement (statement_timeout) a little before, and a lock wait at half that (lock_timeout); migrations run under no timeout'),
+  DATABASE_QUERY_TIMEOUT_MS: Int(10_000, 100, 600_000, 'a PostgreSQL query with no answer after this long (a frozen or unreachable server) fails with 503; its connection is dropped. The server cancels a statement (statement_timeout) a little before, and a lock wait at half that (lock_timeout), and ends a session left idle in a transaction this long; migrations run under no timeout'),
   SEED_DEMO_DATA: Type.Optional(Type.Boolean()),
 
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
